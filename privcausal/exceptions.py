@@ -1,0 +1,78 @@
+"""The one exceptions module of privcausal (and of ``attacks`` and ``audits``).
+
+Every error privcausal raises on purpose is a :class:`PrivCausalError`. Errors about bad
+values are also :class:`ValueError` (so ``except ValueError`` keeps working), errors about
+bad types are :class:`TypeError`. Messages say what was found and why it matters for privacy;
+they never contain the value of a record (column names and counts only).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+__all__ = [
+    "PrivCausalError",
+    "DataValidationError",
+    "DataTypeError",
+    "DomainError",
+    "PrivacyParameterError",
+    "InfeasiblePrivacyError",
+    "BudgetExceededError",
+    "NotFittedError",
+    "DataNotFoundError",
+    "ModelFileError",
+    "PrivacyLeakWarning",
+    "ClippingWarning",
+]
+
+
+class PrivCausalError(Exception):
+    """Base class of every error raised on purpose by privcausal."""
+
+
+class DataValidationError(PrivCausalError, ValueError):
+    """The data cannot be used as given: NaN/inf, one treatment group, empty, mismatched lengths."""
+
+
+class DataTypeError(PrivCausalError, TypeError):
+    """A column or argument has the wrong type (strings in a numeric column, a list for a frame)."""
+
+
+class DomainError(PrivCausalError, ValueError):
+    """The declared domain is missing, malformed, or does not fit the data's columns."""
+
+
+class PrivacyParameterError(PrivCausalError, ValueError):
+    """epsilon <= 0, delta outside [0, 1), or a budget split that does not add up."""
+
+
+class InfeasiblePrivacyError(PrivacyParameterError):
+    """The requested (epsilon, delta) cannot support the requested computation (say, epochs)."""
+
+
+class BudgetExceededError(PrivCausalError, RuntimeError):
+    """A release would spend more than the budget that remains; nothing was released."""
+
+
+class NotFittedError(PrivCausalError, ValueError, AttributeError):
+    """An estimator was used before ``fit``."""
+
+
+class DataNotFoundError(PrivCausalError, FileNotFoundError):
+    """A data file is missing; the message says where it was looked for and what to do."""
+
+
+class ModelFileError(PrivCausalError, ValueError):
+    """A released-model file is truncated, tampered with, or of an unknown version."""
+
+
+class PrivacyLeakWarning(UserWarning):
+    """Something spends privacy in a way the user must know about (data-dependent bounds...)."""
+
+
+class ClippingWarning(UserWarning):
+    """Values outside the declared domain were clipped to it (counted, never printed)."""
+
+
+# A privacy warning must never be swallowed by Python's "show once" default.
+warnings.simplefilter("always", PrivacyLeakWarning)

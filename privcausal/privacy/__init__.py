@@ -1,0 +1,34 @@
+"""Privacy core: mechanisms, events, accounting, budget, receipts, secure noise."""
+
+from privcausal.privacy.accounting import (
+    accountant_epsilon,
+    basic_composition,
+    composed_epsilon,
+    parallel,
+    sequential,
+)
+from privcausal.privacy.budget import PrivacyBudget, split_budget
+from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, NEIGHBOURING_REPLACE_ONE, PrivacyEvent
+from privcausal.privacy.mechanisms import GaussianMechanism, LaplaceMechanism, gaussian_sigma
+from privcausal.privacy.random import NoiseSource, noise_source
+from privcausal.privacy.receipt import Receipt, make_receipt
+
+__all__ = [
+    "accountant_epsilon",
+    "basic_composition",
+    "composed_epsilon",
+    "parallel",
+    "sequential",
+    "PrivacyBudget",
+    "split_budget",
+    "PrivacyEvent",
+    "NEIGHBOURING_ADD_REMOVE",
+    "NEIGHBOURING_REPLACE_ONE",
+    "GaussianMechanism",
+    "LaplaceMechanism",
+    "gaussian_sigma",
+    "NoiseSource",
+    "noise_source",
+    "Receipt",
+    "make_receipt",
+]

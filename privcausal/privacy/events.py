@@ -1,0 +1,99 @@
+"""Privacy events: what a release did, kept apart from how it is counted.
+
+A :class:`PrivacyEvent` records one release (mechanism, calibrated epsilon and delta, L1/L2
+sensitivity, noise scale) together with the matching dp-accounting ``DpEvent``. Accountants in
+:mod:`privcausal.privacy.accounting` compose events; the events never compose themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PrivacyEvent", "NEIGHBOURING_ADD_REMOVE", "NEIGHBOURING_REPLACE_ONE"]
+
+NEIGHBOURING_ADD_REMOVE = "add/remove one record"
+NEIGHBOURING_REPLACE_ONE = "replace one record"
+
+
+@dataclass(frozen=True)
+class PrivacyEvent:
+    """One release and its privacy cost.
+
+    Attributes
+    ----------
+    label : str
+        What was released ("noisy sum of outcomes, treated arm").
+    mechanism : str
+        ``laplace``, ``gaussian``, ``composed``, ``dp-sgd``, ``non-private`` ...
+    epsilon, delta : float
+        The (epsilon, delta) this release was calibrated to (basic composition adds these).
+    dp_event : dp_accounting.DpEvent
+        The same release for dp-accounting's PLD and RDP accountants.
+    sensitivity, scale : float or None
+        Declared-bound sensitivity and the noise scale (Laplace b or Gaussian sigma).
+    """
+
+    label: str
+    mechanism: str
+    epsilon: float
+    delta: float
+    dp_event: Any = field(repr=False, compare=False)
+    sensitivity: float | None = None
+    scale: float | None = None
+    parts: tuple["PrivacyEvent", ...] = ()
+
+    @property
+    def is_private(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+    @classmethod
+    def laplace(cls, label: str, epsilon: float, sensitivity: float, scale: float) -> "PrivacyEvent":
+        import dp_accounting
+
+        if scale == 0 or math.isinf(epsilon):
+            return cls.non_private(label)
+        ev = dp_accounting.LaplaceDpEvent(noise_multiplier=scale / sensitivity) if sensitivity > 0 \
+            else dp_accounting.NoOpDpEvent()
+        return cls(label, "laplace", float(epsilon), 0.0, ev, float(sensitivity), float(scale))
+
+    @classmethod
+    def gaussian(
+        cls, label: str, epsilon: float, delta: float, sensitivity: float, scale: float
+    ) -> "PrivacyEvent":
+        import dp_accounting
+
+        if scale == 0 or math.isinf(epsilon):
+            return cls.non_private(label)
+        ev = dp_accounting.GaussianDpEvent(noise_multiplier=scale / sensitivity) if sensitivity > 0 \
+            else dp_accounting.NoOpDpEvent()
+        return cls(label, "gaussian", float(epsilon), float(delta), ev, float(sensitivity), float(scale))
+
+    @classmethod
+    def non_private(cls, label: str) -> "PrivacyEvent":
+        import dp_accounting
+
+        return cls(label, "non-private", math.inf, 0.0, dp_accounting.NonPrivateDpEvent())
+
+    @classmethod
+    def from_dp_event(
+        cls, label: str, mechanism: str, dp_event: Any, epsilon: float, delta: float
+    ) -> "PrivacyEvent":
+        """Wrap an accountant-calibrated event (DP-SGD, say) with the (epsilon, delta) it meets."""
+        return cls(label, mechanism, float(epsilon), float(delta), dp_event)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "label": self.label,
+            "mechanism": self.mechanism,
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+        }
+        if self.sensitivity is not None:
+            d["sensitivity"] = self.sensitivity
+        if self.scale is not None:
+            d["noise_scale"] = self.scale
+        if self.parts:
+            d["parts"] = [p.to_dict() for p in self.parts]
+        return d

@@ -1,0 +1,132 @@
+"""The receipt every release carries: what was released and what it spent."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, PrivacyEvent
+
+__all__ = ["Receipt", "make_receipt"]
+
+
+def _num(x: float) -> float | str:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a release spent.
+
+    Attributes
+    ----------
+    release : str
+        What was released.
+    mechanism : str
+        The mechanisms used, in words.
+    epsilon, delta : float
+        The (epsilon, delta)-DP guarantee of the release as a whole (``inf`` for a
+        non-private twin).
+    accountant : str
+        Which accountant gave ``epsilon`` at ``delta`` (the tightest valid one).
+    epsilon_rdp : float or None
+        The RDP accountant's epsilon at the same delta, as a cross-check.
+    neighbouring : str
+        The neighbouring relation the guarantee is stated for.
+    noise : str
+        Where the noise came from (secure CSPRNG, or seeded for experiments).
+    events : tuple of PrivacyEvent
+        Every release that was made, in order.
+    notes : tuple of str
+        Anything a reader must know (clipped values, nuisance-model strategy, ...).
+    clipped : mapping
+        Per column, how many values were clipped to the declared domain (counts only).
+    """
+
+    release: str
+    mechanism: str
+    epsilon: float
+    delta: float
+    accountant: str
+    neighbouring: str = NEIGHBOURING_ADD_REMOVE
+    noise: str = ""
+    epsilon_rdp: float | None = None
+    epsilon_budget: float | None = None
+    delta_budget: float | None = None
+    events: tuple[PrivacyEvent, ...] = ()
+    notes: tuple[str, ...] = ()
+    clipped: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def is_private(self) -> bool:
+        return math.isfinite(self.epsilon)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "release": self.release,
+            "mechanism": self.mechanism,
+            "epsilon": _num(self.epsilon),
+            "delta": self.delta,
+            "accountant": self.accountant,
+            "epsilon_rdp": None if self.epsilon_rdp is None else _num(self.epsilon_rdp),
+            "epsilon_budget": None if self.epsilon_budget is None else _num(self.epsilon_budget),
+            "delta_budget": self.delta_budget,
+            "neighbouring": self.neighbouring,
+            "noise": self.noise,
+            "events": [e.to_dict() for e in self.events],
+            "notes": list(self.notes),
+            "clipped": dict(self.clipped),
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        eps = "inf (non-private)" if not self.is_private else f"{self.epsilon:.4g}"
+        return (
+            f"Receipt: {self.release}; epsilon={eps}, delta={self.delta:.3g} "
+            f"[{self.accountant}; {self.neighbouring}]"
+        )
+
+
+def make_receipt(
+    release: str,
+    events: Sequence[PrivacyEvent],
+    *,
+    noise: str,
+    delta: float | None = None,
+    epsilon_budget: float | None = None,
+    delta_budget: float | None = None,
+    notes: Sequence[str] = (),
+    clipped: Mapping[str, int] | None = None,
+    neighbouring: str = NEIGHBOURING_ADD_REMOVE,
+) -> Receipt:
+    """Build a receipt from the events of one release, composing them sequentially."""
+    from privcausal.privacy.accounting import accountant_epsilon, composed_epsilon
+
+    events = tuple(events)
+    eps, d, acc = composed_epsilon(events, delta)
+    eps_rdp = None
+    if math.isfinite(eps) and d > 0:
+        try:
+            eps_rdp = accountant_epsilon(events, d, "rdp")
+        except Exception:  # pragma: no cover - RDP does not support every event
+            eps_rdp = None
+    mechs = sorted({e.mechanism for e in events})
+    return Receipt(
+        release=release,
+        mechanism=", ".join(mechs),
+        epsilon=eps,
+        delta=d,
+        accountant=acc,
+        neighbouring=neighbouring,
+        noise=noise,
+        epsilon_rdp=eps_rdp,
+        epsilon_budget=epsilon_budget,
+        delta_budget=delta_budget,
+        events=events,
+        notes=tuple(notes),
+        clipped=dict(clipped or {}),
+    )

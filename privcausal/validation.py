@@ -1,0 +1,105 @@
+"""One validator per concept: epsilon, delta, random_state, alpha, finite arrays."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
+
+__all__ = [
+    "check_epsilon",
+    "check_delta",
+    "check_alpha",
+    "check_random_state",
+    "check_finite_array",
+    "is_seeded",
+]
+
+
+def check_epsilon(epsilon: Any, *, allow_inf: bool = True, name: str = "epsilon") -> float:
+    """Return ``epsilon`` as a float after checking it is a number in (0, inf].
+
+    ``epsilon = inf`` means "the non-private twin": no noise is added and the receipt says so.
+    """
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
+        raise DataTypeError(f"{name} must be a real number, got {type(epsilon).__name__}")
+    eps = float(epsilon)
+    if math.isnan(eps) or eps <= 0:
+        raise PrivacyParameterError(
+            f"{name} must be > 0 (got {eps!r}); epsilon = 0 would allow no release at all"
+        )
+    if math.isinf(eps) and not allow_inf:
+        raise PrivacyParameterError(f"{name} must be finite here")
+    return eps
+
+
+def check_delta(delta: Any, *, name: str = "delta") -> float:
+    """Return ``delta`` as a float in [0, 1)."""
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+        raise DataTypeError(f"{name} must be a real number, got {type(delta).__name__}")
+    d = float(delta)
+    if not (0.0 <= d < 1.0):
+        raise PrivacyParameterError(
+            f"{name} must lie in [0, 1) (got {d!r}); delta >= 1 promises nothing"
+        )
+    return d
+
+
+def check_alpha(alpha: Any) -> float:
+    """Return a significance level in (0, 1)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise DataTypeError(f"alpha must be a real number, got {type(alpha).__name__}")
+    a = float(alpha)
+    if not (0.0 < a < 1.0):
+        raise PrivacyParameterError(f"alpha must lie in (0, 1), got {a!r}")
+    return a
+
+
+def is_seeded(random_state: Any) -> bool:
+    """True when ``random_state`` makes the noise reproducible (experiments, not releases)."""
+    return random_state is not None
+
+
+def check_random_state(random_state: Any) -> np.random.Generator:
+    """Turn ``random_state`` (None, int or Generator) into a numpy Generator.
+
+    For ``None`` the generator is seeded from the operating system's entropy. Release noise is
+    not drawn from this generator when unseeded: :mod:`privcausal.privacy.random` uses the OS
+    CSPRNG directly. This generator serves the non-privacy randomness (splits, bootstrap).
+    """
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, (np.random.RandomState,)):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if int(random_state) < 0:
+            raise DataValidationError("random_state must be a non-negative integer")
+        return np.random.default_rng(int(random_state))
+    raise DataTypeError(
+        f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}"
+    )
+
+
+def check_finite_array(x: Any, *, name: str, ndim: int | None = None) -> np.ndarray:
+    """Convert to a float64 array and check it is finite; the message gives counts, not values."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataTypeError(f"{name} must be numeric; it holds non-numeric entries") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise DataValidationError(f"{name} must be {ndim}-dimensional, got {arr.ndim} dimensions")
+    n_nan = int(np.isnan(arr).sum())
+    n_inf = int(np.isinf(arr).sum())
+    if n_nan or n_inf:
+        raise DataValidationError(
+            f"{name} holds {n_nan} NaN and {n_inf} infinite entries; privcausal cannot bound "
+            "the sensitivity of such values (impute or drop them, or declare the column as "
+            "missing-allowed in the Domain)"
+        )
+    return arr
