@@ -1,0 +1,60 @@
+"""ATE estimators: private ones, their non-private twins, and the paper's baselines.
+
+:func:`make_estimator` builds any of them by the names the CLI uses. Modules are imported
+lazily, so the registry costs nothing until an estimator is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from privcausal.exceptions import PrivCausalError
+
+__all__ = ["ESTIMATORS", "EstimatorSpec", "make_estimator", "estimator_names"]
+
+
+@dataclass(frozen=True)
+class EstimatorSpec:
+    module: str
+    cls: str
+    private: bool
+    description: str
+
+
+ESTIMATORS: dict[str, EstimatorSpec] = {
+    "dim": EstimatorSpec("privcausal.estimators.dim", "DifferenceInMeans", True,
+                         "difference in means (trials), noisy per-arm sums and counts"),
+    "regression": EstimatorSpec("privcausal.estimators.regression", "RegressionAdjustment", True,
+                                "regression adjustment from noisy sufficient statistics (AdaSSP)"),
+    "ipw": EstimatorSpec("privcausal.estimators.ipw", "InversePropensityWeighting", True,
+                         "IPW with a DP propensity model and clipped weights"),
+    "aipw": EstimatorSpec("privcausal.estimators.aipw", "AugmentedIPW", True,
+                          "cross-fitted AIPW, noise on the final aggregate"),
+}
+# Non-private twins: the same estimator at epsilon = inf.
+for _name, _spec in list(ESTIMATORS.items()):
+    ESTIMATORS[f"{_name}-np"] = EstimatorSpec(_spec.module, _spec.cls, False, f"non-private twin of {_name}")
+
+
+def estimator_names() -> list[str]:
+    return list(ESTIMATORS)
+
+
+def make_estimator(name: str, *, epsilon: float = 1.0, delta: float = 1e-6,
+                   random_state: Any = None, **kwargs: Any) -> Any:
+    """Build the estimator registered as ``name`` ("-np" names are the non-private twins)."""
+    if name not in ESTIMATORS:
+        raise PrivCausalError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
+    spec = ESTIMATORS[name]
+    cls = getattr(importlib.import_module(spec.module), spec.cls)
+    params = dict(kwargs)
+    if spec.private:
+        params.update(epsilon=epsilon, delta=delta)
+    elif "epsilon" in cls().get_params():
+        params.update(epsilon=math.inf, delta=0.0)
+    if "random_state" in cls().get_params():
+        params["random_state"] = random_state
+    return cls(**params)

@@ -1,0 +1,201 @@
+"""The ``privcausal`` command: the composition root (the only privcausal module that may import
+``attacks`` and ``audits``). Heavy libraries are imported inside the commands so that
+``privcausal --help`` answers at once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Sequence
+
+from privcausal.exceptions import PrivCausalError
+
+__all__ = ["main", "build_parser", "load_data_spec"]
+
+EXAMPLES = """\
+examples:
+  privcausal demo                                   # the main job on the simulated trauma registry
+  privcausal fit --data trauma --estimator aipw --epsilon 1
+  privcausal fit --data ihdp:1 --estimator regression --epsilon 4 --json
+  privcausal fit --data registry.csv --treatment txa --outcome death \\
+      --covariates age,sex,gcs --domain registry.toml --estimator ipw --epsilon 0.5
+  privcausal estimators                             # list every estimator and its twin
+"""
+
+FIT_EXAMPLES = """\
+examples:
+  privcausal fit --data trauma --estimator regression --epsilon 1 --random-state 0
+  privcausal fit --data trauma --estimator regression-np          # the non-private twin
+  privcausal fit --data ihdp:3 --estimator dim --epsilon 0.5 --json
+  privcausal fit --data my.parquet --treatment t --outcome y --domain my.toml --estimator aipw
+
+--data takes 'trauma' (simulated registry; --n, --missing), 'ihdp:REP' (REP in 1..10; files
+from $PRIVCAUSAL_IHDP_DIR or shared/data/ihdp), or a CSV/parquet path with --treatment,
+--outcome, --domain (a TOML file of declared bounds) and optionally --covariates.
+"""
+
+
+def _positive_float(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {s!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="privcausal",
+        description="Differential privacy for causal inference on medical data: private treatment-"
+        "effect estimates with honest intervals, attacks, and audits.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from privcausal import __version__
+
+    p.add_argument("--version", action="version", version=f"privcausal {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    f = sub.add_parser("fit", help="estimate a treatment effect privately", epilog=FIT_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_data_args(f)
+    f.add_argument("--estimator", default="regression", help="estimator name (see 'privcausal estimators')")
+    f.add_argument("--epsilon", type=_positive_float, default=1.0, help="privacy budget epsilon (inf = non-private)")
+    f.add_argument("--delta", type=_positive_float, default=1e-6, help="privacy budget delta, in [0, 1)")
+    f.add_argument("--alpha", type=_positive_float, default=0.05, help="1 - confidence level of the interval")
+    f.add_argument("--random-state", type=int, default=None,
+                   help="seed: reproducible noise, for experiments only (default: secure noise)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+
+    d = sub.add_parser("demo", help="run the main job end to end on the simulated registry",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  privcausal demo --out privcausal-report --epsilon 1\n")
+    d.add_argument("--out", default="privcausal-report", help="folder for the report and figures")
+    d.add_argument("--n", type=int, default=20_000, help="patients in the simulated registry")
+    d.add_argument("--epsilon", type=_positive_float, default=1.0)
+    d.add_argument("--delta", type=_positive_float, default=1e-6)
+    d.add_argument("--random-state", type=int, default=0, help="seed for the simulation and the noise")
+    d.add_argument("--json", action="store_true")
+
+    sub.add_parser("estimators", help="list the estimators")
+    return p
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default="trauma", help="'trauma', 'ihdp:REP' or a CSV/parquet path")
+    g.add_argument("--treatment", help="treatment column (0/1) of a CSV/parquet file")
+    g.add_argument("--outcome", help="outcome column of a CSV/parquet file")
+    g.add_argument("--covariates", help="comma-separated covariate columns (default: the domain's)")
+    g.add_argument("--domain", help="TOML file of declared bounds (required for a file)")
+    g.add_argument("--n", type=int, default=20_000, help="patients, for --data trauma")
+    g.add_argument("--missing", choices=("none", "mcar", "mnar"), default="none",
+                   help="missing covariates, for --data trauma")
+
+
+def load_data_spec(args: argparse.Namespace) -> Any:
+    """Turn --data and its companions into CausalData."""
+    from privcausal.data import from_frame, load_ihdp, simulate_trauma
+
+    spec = args.data
+    if spec == "trauma":
+        return simulate_trauma(args.n, random_state=getattr(args, "random_state", None), missing=args.missing)
+    if spec.startswith("ihdp:"):
+        try:
+            rep = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise PrivCausalError("--data ihdp:REP needs an integer replication, e.g. ihdp:1") from None
+        return load_ihdp(rep)
+    if not (args.treatment and args.outcome and args.domain):
+        raise PrivCausalError("a data file needs --treatment, --outcome and --domain (declared bounds)")
+    covs = [c.strip() for c in args.covariates.split(",")] if args.covariates else None
+    return from_frame(spec, treatment=args.treatment, outcome=args.outcome, covariates=covs, domain=args.domain)
+
+
+def _num(x: float) -> Any:
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from privcausal.estimators import make_estimator
+
+    data = load_data_spec(args)
+    est = make_estimator(args.estimator, epsilon=args.epsilon, delta=args.delta, random_state=args.random_state)
+    est.fit(data)
+    lo, hi = est.ate_interval(args.alpha)
+    r = est.privacy_
+    out: dict[str, Any] = {
+        "estimator": args.estimator,
+        "data": data.name,
+        "n": data.n,
+        "ate": est.ate_,
+        "ci_low": lo,
+        "ci_high": hi,
+        "alpha": args.alpha,
+        "epsilon_spent": _num(r.epsilon),
+        "delta_spent": r.delta,
+        "accountant": r.accountant,
+        "neighbouring": r.neighbouring,
+        "noise": r.noise,
+        "receipt": r.to_dict(),
+    }
+    if data.true_ate is not None:
+        out["true_ate"] = data.true_ate
+        out["abs_error"] = abs(est.ate_ - data.true_ate)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{args.estimator} on {data.name} (n={data.n}): ATE = {est.ate_:.4f}  "
+              f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
+        if data.true_ate is not None:
+            print(f"true ATE = {data.true_ate:.4f}  (absolute error {abs(est.ate_ - data.true_ate):.4f})")
+        print(str(r))
+        for note in r.notes:
+            print(f"  note: {note}")
+    return 0
+
+
+def cmd_estimators(args: argparse.Namespace) -> int:
+    from privcausal.estimators import ESTIMATORS
+
+    for name, spec in ESTIMATORS.items():
+        print(f"{name:16s} {'private    ' if spec.private else 'non-private'}  {spec.description}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from privcausal.demo import run_demo
+
+    summary = run_demo(out=args.out, n=args.n, epsilon=args.epsilon, delta=args.delta,
+                       random_state=args.random_state, progress=not args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"report written to {summary['report']}")
+    return 0
+
+
+COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        # Warnings (privacy leaks, clipping counts) go to stderr, so --json stdout stays one object.
+        return COMMANDS[args.command](args)
+    except PrivCausalError as exc:
+        msg = f"{type(exc).__name__}: {exc}"
+        if getattr(args, "json", False):
+            print(json.dumps({"error": msg}))
+        else:
+            print(f"privcausal: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
