@@ -56,26 +56,56 @@ class SufficientStats:
         )
 
 
+def _block_rows(q: int) -> int:
+    """Rows per block: a block of q float64 columns stays near 4 MiB, in cache."""
+    return int(min(65_536, max(1_024, (4 << 20) // (8 * max(q, 1)))))
+
+
 def compute_stats(Z: np.ndarray, t: np.ndarray, y: np.ndarray) -> SufficientStats:
     """Per-arm sufficient statistics of the design ``Z`` (n x p, intercept included).
 
-    One Gram matrix per arm; the treated arm's rows are gathered once.
+    Rows with ``t == 1`` form the treated arm, all others the control arm. The rows are
+    processed in cache-sized blocks: each block is copied, with ``y`` as an extra column, into
+    a reused buffer ``[Z, y]``, and gathered once more with its treated rows first; for each
+    arm, one symmetric rank-k update (BLAS ``syrk``, which numpy uses for ``A.T @ A``) of the
+    augmented rows then gives ``sum z z'``, ``sum z y`` and ``sum y^2`` at once. One pass over
+    ``Z`` and two BLAS calls per block; memory beyond the inputs is two blocks, whatever n.
+
+    References
+    ----------
+    .. [1] J. J. Dongarra, J. Du Croz, S. Hammarling and I. S. Duff, "A set of level 3 basic
+       linear algebra subprograms", ACM TOMS 16(1), 1990 (``syrk``: C += A' A).
     """
     Z = np.asarray(Z, dtype=np.float64)
     t = np.asarray(t)
     y = np.asarray(y, dtype=np.float64)
-    if Z.ndim != 2 or len(Z) != len(t) or len(t) != len(y):
+    if Z.ndim != 2 or t.ndim != 1 or y.ndim != 1 or len(Z) != len(t) or len(t) != len(y):
         raise DataValidationError("Z, t and y must have matching lengths")
-    p = Z.shape[1]
-    zz = np.empty((2, p, p))
-    zy = np.empty((2, p))
-    n = np.empty(2)
-    yy = np.empty(2)
+    n_rows, p = Z.shape
+    q = p + 1
+    gram = np.zeros((2, q, q))
     mask = t == 1
-    for arm, m in ((1, mask), (0, ~mask)):
-        Za, ya = Z[m], y[m]
-        zz[arm] = Za.T @ Za
-        zy[arm] = Za.T @ ya
-        n[arm] = float(m.sum())
-        yy[arm] = float(ya @ ya)
-    return SufficientStats(n, zz, zy, yy)
+    n1 = float(np.count_nonzero(mask))
+    rows = max(1, min(_block_rows(q), n_rows))
+    aug = np.empty((rows, q))  # [Z, y] of the block, in the data's order
+    arms = np.empty((rows, q))  # the same rows, treated first
+    for start in range(0, n_rows, rows):
+        stop = min(n_rows, start + rows)
+        m = mask[start:stop]
+        treated = np.flatnonzero(m)
+        k = len(treated)
+        order = np.concatenate((treated, np.flatnonzero(~m)))
+        a = aug[: stop - start]
+        a[:, :p] = Z[start:stop]
+        a[:, p] = y[start:stop]
+        b = arms[: stop - start]
+        # into a contiguous ``out``, np.take writes directly; mode="clip" skips the bounds
+        # check (``order`` is a permutation of the block's rows, so nothing is clipped).
+        np.take(a, order, axis=0, out=b, mode="clip")
+        for arm, part in ((1, b[:k]), (0, b[k:])):
+            if len(part):
+                gram[arm] += part.T @ part  # the same buffer transposed: numpy calls syrk
+    zz = np.ascontiguousarray(gram[:, :p, :p])
+    zy = np.ascontiguousarray(gram[:, :p, p])
+    yy = gram[:, p, p].copy()
+    return SufficientStats(np.array([n_rows - n1, n1]), zz, zy, yy)
