@@ -1,0 +1,257 @@
+"""Cross-fitted augmented IPW (AIPW) with private nuisance models and a noisy aggregate.
+
+One record moves the nuisance models too, so they are fitted privately (the first strategy
+of the brief; Lebeda et al.'s sensitivity analysis for non-private nuisances is not
+implemented):
+
+1. records are assigned to ``n_folds`` folds independently at random (i.i.d. per record, so
+   adding or removing one record changes exactly one fold);
+2. on each fold, a DP propensity model and a DP outcome model per arm
+   (:mod:`privcausal.estimators.propensity`: logistic regression by objective perturbation
+   for a binary outcome, ridge regression from Gaussian-noised sufficient statistics for a
+   continuous one). Folds and arms are disjoint, so the models of one kind compose in
+   parallel: together they cost one model's budget;
+3. each record's nuisances are the average of the predictions of the models fitted on the
+   *other* folds (cross-fitting), propensities clipped to ``[clip, 1 - clip]``, outcome
+   predictions clipped to the declared outcome bounds ``[lo, hi]``;
+4. the release, in one of two forms (``normalization``):
+
+   * ``"ht"`` (default): the noisy mean (:func:`~privcausal.estimators.ipw.private_mean`) of the
+     pseudo-outcome ``psi = mu1 - mu0 + T (y - mu1)/e - (1 - T)(y - mu0)/(1 - e)``, which lies in
+     ``[-w/clip, w/clip]`` with ``w = hi - lo`` (for a treated record
+     ``psi = mu1 (1 - 1/e) - mu0 + y/e``, extreme at ``mu1 = mu0 = lo, y = hi`` and the mirror
+     case, giving ``+-w/e``; likewise ``+-w/(1 - e)`` for a control): sensitivity ``w/clip``;
+   * ``"hajek"``: the noisy mean of ``mu1 - mu0`` (in ``[-w, w]``, a share
+     ``_EFFECT_MEAN_SHARE`` of the aggregate budget) plus, per arm, the weight-normalised mean
+     of the residuals ``y - mu_a`` (in ``[-w, w]``) with weights in ``[1, 1/clip]``
+     (:func:`~privcausal.estimators.ipw.hajek_arms`: sensitivity ``w/clip`` for the weighted
+     sum, ``1/clip`` for the sum of weights; the arms compose in parallel).
+
+Budget (basic composition, shares of epsilon set by ``budget_split``): propensity models,
+outcome models, aggregate. The outcome models of a continuous outcome get all of delta; the
+rest is pure epsilon-DP. Given the released nuisance models, the aggregate is a function of
+the data with the stated sensitivity, so the three compose sequentially (adaptively).
+
+References
+----------
+.. [1] Robins, Rotnitzky, Zhao, "Estimation of regression coefficients when some regressors
+   are not always observed", JASA 1994.
+.. [2] Chernozhukov et al., "Double/debiased machine learning for treatment and structural
+   parameters", Econometrics Journal 2018 (cross-fitting).
+.. [3] Lebeda, Even, Bellet, Josse, "Model agnostic differentially private causal
+   inference", 2025 (nuisances on disjoint folds, noise on the aggregate).
+.. [4] Niu et al., "Differentially private estimation of heterogeneous causal effects",
+   CLeaR 2022 (parallel composition over disjoint sample splits).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from privcausal.data.causal_data import CausalData
+from privcausal.estimators.base import ATEEstimator
+from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seeded_rng
+from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
+from privcausal.exceptions import DataValidationError, PrivacyParameterError
+from privcausal.privacy import make_receipt, noise_source, parallel
+from privcausal.validation import check_random_state
+
+__all__ = ["AugmentedIPW"]
+
+_OUTCOME_MODELS = ("linear", "logistic")
+# Hajek form: share of the aggregate budget for the mean of mu1 - mu0 (the rest: the arms).
+_EFFECT_MEAN_SHARE = 0.2
+
+
+def _check_split(split: Any) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in split)
+    except TypeError:
+        raise PrivacyParameterError("budget_split must be three shares (propensity, outcome, aggregate)") from None
+    if len(parts) != 3 or any(not (x > 0 and math.isfinite(x)) for x in parts):
+        raise PrivacyParameterError("budget_split must be three positive shares (propensity, outcome, aggregate)")
+    total = sum(parts)
+    return tuple(x / total for x in parts)  # type: ignore[return-value]
+
+
+class AugmentedIPW(ATEEstimator):
+    """Cross-fitted AIPW ATE with DP nuisance models and a Laplace-noised aggregate.
+
+    Parameters
+    ----------
+    epsilon, delta : float
+        Total budget; ``epsilon = inf`` is the non-private twin (same folds and models, no
+        noise). delta is used only by the linear outcome models (continuous outcome).
+    n_folds : int
+        Number of folds K >= 2; each record's nuisances come from the models of the other
+        K - 1 folds.
+    clip : float
+        Propensities are clipped to ``[clip, 1 - clip]``.
+    normalization : {"ht", "hajek"}
+        "ht" (default): the plain mean of the pseudo-outcomes. "hajek": the mean of
+        ``mu1 - mu0`` plus, per arm, the weight-normalised mean of the residuals
+        ``sum w (y - mu_a) / sum w`` (weights ``1/e`` and ``1/(1 - e)``). Both are doubly robust.
+        Measured (helper report): on the simulated registry (20,000 records, epsilon 1) "ht" had
+        the smaller error (0.027 against 0.039); on IHDP (747 records) "hajek" with
+        ``clip=0.2, budget_split=(0.15, 0.15, 0.7)`` had the smaller one (1.04 against 1.54 at
+        epsilon 1), because a poor private propensity throws the plain mean off by
+        ``mean(T/e) - 1`` times the residuals' offset, which the normalisation cancels.
+    outcome_model : {"linear", "logistic"}
+        "linear" (default): ridge regression per arm from Gaussian-noised sufficient statistics,
+        for any outcome (a linear probability model for a binary one). "logistic": logistic
+        regression per arm by objective perturbation, binary outcomes only. On the simulated
+        registry (50 registries of 20,000, epsilon 1) the linear models gave the smaller mean
+        absolute error (0.027 against 0.033), plausibly because the Gaussian mechanism's noise
+        on the Gram matrix grows like sqrt(p) where objective perturbation's grows like p; the
+        non-private twins rank the other way (0.018 against 0.010).
+    budget_split : three positive numbers
+        Shares of epsilon for (propensity models, outcome models, aggregate), normalised. The
+        default (0.3, 0.5, 0.2) suits registries of thousands of records, where the nuisance
+        models, not the aggregate's noise, limit the accuracy; for a few hundred records the
+        aggregate's noise (sensitivity ``(hi - lo)/clip`` over n) dominates and a larger last
+        share helps.
+    C : float or "auto"
+        Inverse ridge strength of the logistic models.
+    n_draws : int
+        Bootstrap draws for the interval.
+    random_state : None, int or Generator
+        None: secure noise. A seed makes folds and noise reproducible (experiments only).
+    """
+
+    def __init__(
+        self,
+        *,
+        epsilon: float = 1.0,
+        delta: float = 1e-6,
+        n_folds: int = 2,
+        clip: float = 0.05,
+        normalization: str = "ht",
+        outcome_model: str = "linear",
+        budget_split: tuple[float, float, float] = (0.3, 0.5, 0.2),
+        C: float | str = "auto",
+        n_draws: int = 2000,
+        random_state: Any = None,
+    ) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.n_folds = n_folds
+        self.clip = clip
+        self.normalization = normalization
+        self.outcome_model = outcome_model
+        self.budget_split = budget_split
+        self.C = C
+        self.n_draws = n_draws
+        self.random_state = random_state
+
+    def _fit(self, data: CausalData) -> None:
+        K = self.n_folds
+        if isinstance(K, bool) or not isinstance(K, (int, np.integer)) or K < 2:
+            raise PrivacyParameterError("n_folds must be an integer >= 2")
+        K = int(K)
+        clip = check_clip(self.clip)
+        if self.normalization not in ("hajek", "ht"):
+            raise PrivacyParameterError("normalization must be 'hajek' or 'ht'")
+        if self.outcome_model not in _OUTCOME_MODELS:
+            raise PrivacyParameterError(f"outcome_model must be one of {_OUTCOME_MODELS}")
+        ob = data.domain.outcome
+        kind = self.outcome_model
+        if kind == "logistic" and not ob.binary:
+            raise PrivacyParameterError("a logistic outcome model needs a binary outcome (declared binary in the Domain)")
+        s_e, s_mu, s_agg = _check_split(self.budget_split)
+        eps = float(self.epsilon)
+        delta = float(self.delta)
+        if kind == "linear" and math.isfinite(eps) and delta <= 0:
+            raise PrivacyParameterError("linear outcome models use the Gaussian mechanism and need delta > 0")
+
+        rng = check_random_state(self.random_state)
+        noise = noise_source(self.random_state)
+        nuis_rng = seeded_rng(self.random_state)
+        X, t, y = data.X, data.treatment, data.outcome
+        R = data.encoder.row_norm_bound
+        folds = rng.integers(0, K, size=data.n)  # i.i.d. per record: add/remove moves one fold
+
+        e_sum = np.zeros(data.n)
+        mu_sum = np.zeros((2, data.n))
+        e_events, mu_events = [], []
+        for k in range(K):
+            fit_idx = folds == k
+            tk, Xk, yk = t[fit_idx], X[fit_idx], y[fit_idx]
+            prop = PrivateLogisticModel(epsilon=s_e * eps, C=self.C, random_state=nuis_rng)
+            prop.fit(Xk, tk, row_norm_bound=R, label=f"propensity model, fold {k + 1}")
+            e_sum[~fit_idx] += prop.predict_proba(X[~fit_idx])
+            e_events.append(prop.event_)
+            for arm in (0, 1):
+                sel = tk == arm
+                if sel.sum() == 0:
+                    raise DataValidationError(
+                        f"fold {k + 1} holds no record of arm {arm}; use fewer folds or more data"
+                    )
+                label = f"outcome model, arm {arm}, fold {k + 1}"
+                if kind == "logistic":
+                    mdl = PrivateLogisticModel(epsilon=s_mu * eps, C=self.C, random_state=nuis_rng)
+                    mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, label=label)
+                    pred = mdl.predict_proba(X[~fit_idx])
+                else:
+                    mdl = PrivateLinearModel(epsilon=s_mu * eps, delta=delta, random_state=nuis_rng)
+                    mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, outcome_bounds=(ob.lower, ob.upper), label=label)
+                    pred = mdl.predict(X[~fit_idx])
+                mu_sum[arm, ~fit_idx] += pred
+                mu_events.append(mdl.event_)
+
+        e = np.clip(e_sum / (K - 1), clip, 1.0 - clip)
+        mu0, mu1 = np.clip(mu_sum / (K - 1), ob.lower, ob.upper)
+        bound = ob.width / clip
+        n_draws = int(self.n_draws)
+        if self.normalization == "ht":
+            psi = mu1 - mu0 + np.where(t == 1, (y - mu1) / e, -(y - mu0) / (1.0 - e))
+            # count_weight sqrt(|ATE| / bound) with |ATE| <= w (see private_mean).
+            pm = private_mean(psi, bound, s_agg * eps, count_weight=math.sqrt(clip), noise=noise, rng=rng,
+                              n_draws=n_draws, label="AIPW pseudo-outcomes")
+            ate, draws, agg = pm.estimate, pm.draws, list(pm.events)
+        else:
+            pm = private_mean(mu1 - mu0, ob.width, _EFFECT_MEAN_SHARE * s_agg * eps, count_weight=1.0,
+                              noise=noise, rng=rng, n_draws=n_draws, label="AIPW: mean of mu1 - mu0")
+            w = np.where(t == 1, 1.0 / e, 1.0 / (1.0 - e))
+            resid = y - np.where(t == 1, mu1, mu0)  # in [-w, w]
+            means, arm_draws, arm_events = hajek_arms(
+                t == 1, w, resid, ob.width, clip, (1.0 - _EFFECT_MEAN_SHARE) * s_agg * eps, noise=noise,
+                rng=rng, n_draws=n_draws, label="AIPW residuals")
+            ate = pm.estimate + means[0] - means[1]
+            draws = pm.draws + arm_draws[0] - arm_draws[1]
+            agg = [*pm.events, *arm_events]
+        events = [
+            parallel(e_events, f"propensity models on {K} disjoint folds"),
+            parallel(mu_events, f"{kind} outcome models on {K} folds x 2 arms (disjoint)"),
+            *agg,
+        ]
+        self.ate_ = float(ate)
+        self.ate_draws_ = draws
+        self.fold_of_ = folds  # which fold fitted on each record (random, not data-dependent)
+        self.privacy_ = make_receipt(
+            f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})",
+            events,
+            noise=noise.description,
+            delta=delta if any(ev.delta > 0 for ev in events) else None,
+            epsilon_budget=eps,
+            delta_budget=delta,
+            clipped=data.clipped,
+            notes=(
+                "nuisance strategy: private nuisance models on disjoint folds (parallel composition "
+                "across folds and arms), sequential with the final aggregate; not the sensitivity "
+                "analysis of Lebeda et al. 2025",
+                f"budget shares (basic composition): propensity {s_e:.3g}, outcome {s_mu:.3g}, "
+                f"aggregate {s_agg:.3g} of epsilon",
+                "propensity: logistic regression by objective perturbation (diffprivlib Vector), "
+                f"pure epsilon; outcome: {kind} models"
+                + (" from Gaussian-noised sufficient statistics" if kind == "linear" else
+                   " by objective perturbation"),
+                "objective perturbation assumes the exact minimiser (L-BFGS run to a tight tolerance)",
+                f"propensities clipped to [{clip:g}, {1 - clip:g}], outcome predictions to the declared "
+                f"bounds; sensitivity (hi - lo)/clip = {bound:.4g} for the weighted sums",
+                "folds assigned i.i.d. per record; cross-fitting: each record's nuisances average the "
+                "models fitted on the other folds",
+            ),
+        )
