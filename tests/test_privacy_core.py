@@ -64,6 +64,7 @@ def test_infinite_epsilon_is_the_non_private_twin():
     assert not ev.is_private
     r = make_receipt("x", [ev], noise="none")
     assert math.isinf(r.epsilon) and r.to_dict()["epsilon"] == "inf"
+    assert "Infinity" not in r.to_json()  # strict JSON: no bare Infinity anywhere
 
 
 def test_gaussian_round_trip_through_pld_accountant():

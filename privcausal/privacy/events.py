@@ -87,7 +87,7 @@ class PrivacyEvent:
         d: dict[str, Any] = {
             "label": self.label,
             "mechanism": self.mechanism,
-            "epsilon": self.epsilon,
+            "epsilon": self.epsilon if math.isfinite(self.epsilon) else "inf",
             "delta": self.delta,
         }
         if self.sensitivity is not None:
