@@ -21,6 +21,9 @@ examples:
   privcausal fit --data ihdp:1 --estimator regression --epsilon 4 --json
   privcausal fit --data registry.csv --treatment txa --outcome death \\
       --covariates age,sex,gcs --domain registry.toml --estimator ipw --epsilon 0.5
+  privcausal fit --data ihdp:1 --estimator dp-tarnet --epsilon 4 --save model/ --json
+  privcausal attack membership --model model/ --members m.csv --nonmembers n.csv \\
+      --population p.csv --attack rmia --reference-models 4 --report attack-report/
   privcausal estimators                             # list every estimator and its twin
 """
 
@@ -30,6 +33,8 @@ examples:
   privcausal fit --data trauma --estimator regression-np          # the non-private twin
   privcausal fit --data ihdp:3 --estimator dim --epsilon 0.5 --json
   privcausal fit --data my.parquet --treatment t --outcome y --domain my.toml --estimator aipw
+  privcausal fit --data trauma --n 40000 --estimator dp-tlearner --epsilon 1 --epochs 20 \\
+      --save released-model/ --json                               # a private CATE model
 
 --data takes 'trauma' (simulated registry; --n, --missing), 'ihdp:REP' (REP in 1..10; files
 from $PRIVCAUSAL_IHDP_DIR or shared/data/ihdp), or a CSV/parquet path with --treatment,
@@ -66,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--alpha", type=_positive_float, default=0.05, help="1 - confidence level of the interval")
     f.add_argument("--random-state", type=int, default=None,
                    help="seed: reproducible noise, for experiments only (default: secure noise)")
+    f.add_argument("--epochs", type=_positive_float, default=None,
+                   help="DP-SGD epochs, for the CATE learners (dp-tlearner, dp-slearner, dp-tarnet)")
+    f.add_argument("--save", default=None, help="folder to write the released CATE model to")
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
     d = sub.add_parser("demo", help="run the main job end to end on the simulated registry",
@@ -79,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
 
     sub.add_parser("estimators", help="list the estimators")
+    from attacks.cli import add_attack_parser
+
+    add_attack_parser(sub)
     return p
 
 
@@ -117,11 +128,26 @@ def _num(x: float) -> Any:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
+def _cate_names() -> tuple[str, ...]:
+    return ("dp-tlearner", "dp-slearner", "dp-tarnet", "tlearner", "slearner", "tarnet")
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from privcausal.estimators import make_estimator
 
     data = load_data_spec(args)
-    est = make_estimator(args.estimator, epsilon=args.epsilon, delta=args.delta, random_state=args.random_state)
+    cate = args.estimator in _cate_names()
+    if cate:
+        from privcausal.estimators.cate import make_cate_learner
+
+        kw = {} if args.epochs is None else {"epochs": args.epochs}
+        est = make_cate_learner(args.estimator, epsilon=args.epsilon, delta=args.delta,
+                                random_state=args.random_state, **kw)
+    else:
+        if args.epochs is not None or args.save is not None:
+            raise PrivCausalError("--epochs and --save apply to the CATE learners only")
+        est = make_estimator(args.estimator, epsilon=args.epsilon, delta=args.delta,
+                             random_state=args.random_state)
     est.fit(data)
     lo, hi = est.ate_interval(args.alpha)
     r = est.privacy_
@@ -143,6 +169,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if data.true_ate is not None:
         out["true_ate"] = data.true_ate
         out["abs_error"] = abs(est.ate_ - data.true_ate)
+    if cate and data.has_ground_truth:
+        import numpy as np
+
+        out["pehe"] = float(np.sqrt(np.mean((est.effect(data) - data.true_effect) ** 2)))
+    if cate and args.save:
+        out["saved"] = str(est.save(args.save))
     if args.json:
         print(json.dumps(out))
     else:
@@ -150,6 +182,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
               f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
         if data.true_ate is not None:
             print(f"true ATE = {data.true_ate:.4f}  (absolute error {abs(est.ate_ - data.true_ate):.4f})")
+        if "pehe" in out:
+            print(f"sqrt-PEHE (against mu1 - mu0) = {out['pehe']:.4f}")
+        if "saved" in out:
+            print(f"released model written to {out['saved']}")
         print(str(r))
         for note in r.notes:
             print(f"  note: {note}")
@@ -161,6 +197,12 @@ def cmd_estimators(args: argparse.Namespace) -> int:
 
     for name, spec in ESTIMATORS.items():
         print(f"{name:16s} {'private    ' if spec.private else 'non-private'}  {spec.description}")
+    cate = {"dp-tlearner": "DP T-learner (two models on disjoint arms: parallel composition)",
+            "dp-slearner": "DP S-learner (one DP-SGD model on [x, t])",
+            "dp-tarnet": "DP TARNet (shared trunk, two heads; one DP-SGD run)"}
+    for name, desc in cate.items():
+        print(f"{name:16s} private      CATE: {desc}")
+        print(f"{name[3:]:16s} non-private  CATE: non-private twin of {name}")
     return 0
 
 
@@ -176,7 +218,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators}
+def cmd_attack(args: argparse.Namespace) -> int:
+    from attacks.cli import cmd_attack as run
+
+    return run(args)
+
+
+COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators, "attack": cmd_attack}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

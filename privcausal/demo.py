@@ -92,10 +92,11 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
             f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {'yes' if r['covers_truth'] else 'no'} | "
             f"{r['abs_error']:.4f} | {eps} | {r['accountant']} |"
         )
-    lines += ["", f"![estimates]({fig.name})", "", "Receipts' notes:", ""]
+    lines += ["", f"![estimates]({fig.name})", "", "What each private release did (its receipt's notes):", ""]
     for r in rows:
-        for note in r["notes"]:
-            lines.append(f"- {r['estimator']}: {note}")
+        if r["private"]:
+            for note in r["notes"]:
+                lines.append(f"- {r['estimator']}: {note}")
     elapsed = time.perf_counter() - t0
     lines += ["", f"Run time: {elapsed:.1f} s."]
     report = out / "report.md"

@@ -1,0 +1,202 @@
+"""``privcausal attack``: membership inference and reconstruction from the command line.
+
+The lead's :mod:`privcausal.cli` wires it in with :func:`add_attack_parser` (on its
+subparsers) and :func:`cmd_attack` (the command function: it dispatches on
+``args.attack_command`` to :func:`cmd_attack_membership` or :func:`cmd_attack_reconstruct`).
+:func:`main` runs the same commands stand-alone (``python -m attacks.cli``).
+
+Heavy libraries are imported inside the commands, so ``privcausal --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any, Sequence
+
+from privcausal.exceptions import PrivCausalError
+
+__all__ = ["add_attack_parser", "cmd_attack", "cmd_attack_membership", "cmd_attack_reconstruct", "main"]
+
+#: the names of attacks.membership.ATTACKS (kept here so building the parser imports nothing)
+ATTACKS = ("loss", "calibrated", "lira", "lira-fixed", "lira-offline", "lira-offline-fixed", "rmia",
+           "rmia-offline")
+
+MEMBERSHIP_EXAMPLES = """\
+examples:
+  privcausal attack membership --model released/ --members train.csv --nonmembers holdout.csv \\
+      --population public.csv --attack rmia --reference-models 4 --json
+  privcausal attack membership --model scores.csv --members in_ids.csv --nonmembers out_ids.csv \\
+      --attack loss                                   # per-record losses computed elsewhere
+  privcausal attack membership --model released/ --members a.csv --nonmembers b.csv \\
+      --population p.csv --attack loss,lira,rmia --report mia-report/
+
+--model: a released model folder (privcausal.training.artifact) or a CSV of per-record
+statistics (columns id and loss, confidence or logit). CSVs of records hold the model's raw
+covariates (encoded with its recorded domain) or its encoded feature columns, the outcome
+(y/outcome) and, for per-arm models, treatment; an id column matches a score file.
+Reference-model attacks (calibrated, lira*, rmia*) train --reference-models models with the
+model's recipe (or --recipe JSON); rmia and the offline attacks need --population.
+"""
+
+RECONSTRUCT_EXAMPLES = """\
+examples:
+  privcausal attack reconstruct --release stats.json --known others.csv --json
+  privcausal attack reconstruct --release ridge.json --known others.csv --kappa 0.01
+
+--release: a JSON release file (attacks.release_file: kind gram, sufficient_stats, ridge or
+logistic). --known: every training record but one (the informed adversary). With --kappa
+and a receipt of Gaussian releases in the file, the reconstruction-robustness bound is
+reported beside the reconstruction.
+"""
+
+
+def add_attack_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``attack membership`` and ``attack reconstruct`` to a subparsers object."""
+    p = subparsers.add_parser("attack", help="attack a released model or statistic",
+                              description="Membership inference and reconstruction attacks.")
+    sub = p.add_subparsers(dest="attack_command", metavar="ATTACK")
+    m = sub.add_parser("membership", help="membership inference on a released model",
+                       epilog=MEMBERSHIP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("--model", required=True, help="released model folder, or a CSV of per-record scores")
+    m.add_argument("--members", required=True, help="CSV of records the model trained on")
+    m.add_argument("--nonmembers", required=True, help="CSV of records it did not train on")
+    m.add_argument("--population", help="CSV of the attacker's records from the same population")
+    m.add_argument("--attack", default="loss",
+                   help=f"attack name, or several separated by commas: {', '.join(ATTACKS)}")
+    m.add_argument("--reference-models", type=int, default=16, help="reference models per setting")
+    m.add_argument("--recipe", help="JSON file: how to train reference models (TrainingRecipe fields)")
+    m.add_argument("--task", default="binary", choices=("binary", "multiclass", "regression"),
+                   help="for a score CSV: what the model predicts")
+    m.add_argument("--random-state", type=int, default=None, help="seed the reference models")
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.add_argument("--report", help="folder for membership.json/.md and the log-log ROC figure")
+    m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m.set_defaults(func=cmd_attack_membership)
+    r = sub.add_parser("reconstruct", help="informed-adversary reconstruction from released statistics",
+                       epilog=RECONSTRUCT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("--release", required=True, help="JSON release file")
+    r.add_argument("--known", required=True, help="CSV of every training record but one")
+    r.add_argument("--kappa", type=float, help="prior success probability for the ReRo bound")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=cmd_attack_reconstruct)
+    return p
+
+
+def _read_csv(path: str) -> Any:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from privcausal.exceptions import DataNotFoundError
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"file not found: {p}")
+    return pd.read_csv(p)
+
+
+def cmd_attack_membership(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from attacks.membership import membership_attacks
+    from attacks.results import write_report
+    from attacks.targets import ScoreTarget, load_target
+
+    attacks = tuple(a.strip() for a in args.attack.split(",") if a.strip())
+    kw = {"task": args.task} if str(args.model).lower().endswith(".csv") else {}
+    target = load_target(args.model, **kw)
+    recipe = None
+    if args.recipe:
+        recipe = json.loads(Path(args.recipe).read_text())
+    needs_ref = any(a != "loss" for a in attacks)
+    if isinstance(target, ScoreTarget) and needs_ref and recipe is None:
+        raise PrivCausalError("reference-model attacks train models like the target: a score file "
+                              "does not say how; give --recipe (or use --attack loss)")
+    members, non = _read_csv(args.members), _read_csv(args.nonmembers)
+    pop = _read_csv(args.population) if args.population else None
+    res = membership_attacks(target, members, non, pop, attacks=attacks,
+                             n_reference=args.reference_models, recipe=recipe,
+                             random_state=args.random_state,
+                             progress=not (args.no_progress or args.json))
+    if args.report:
+        write_report(res, args.report)
+    if args.json:
+        out = {a: r.to_dict() for a, r in res.items()}
+        print(json.dumps(out[attacks[0]] if len(attacks) == 1 else {"attacks": out}))
+    else:
+        for r in res.values():
+            print(r)
+        for w in next(iter(res.values())).low_fpr_warnings:
+            print(f"  note: {w}")
+        if args.report:
+            print(f"report written to {args.report}")
+    return 0
+
+
+def cmd_attack_reconstruct(args: argparse.Namespace) -> int:
+    from attacks.release_file import read_release, reconstruct_release
+    from attacks.rero import rero_bound
+
+    doc = read_release(args.release)
+    known = _read_csv(args.known)
+    rec = reconstruct_release(doc, known)
+    names = list(doc["feature_names"])
+    out: dict[str, Any] = {
+        "kind": doc["kind"],
+        "n_known": int(len(known)),
+        "record": {n: float(v) for n, v in zip(names, rec.x)},
+        "outcome": rec.y,
+        "arm": rec.arm,
+        "details": rec.details,
+    }
+    if args.kappa is not None:
+        if "receipt" not in doc:
+            raise PrivCausalError("--kappa needs a receipt in the release file (what noise was added)")
+        from privcausal.training.artifact import receipt_from_dict
+
+        out["rero_bound"] = rero_bound(receipt_from_dict(doc["receipt"]), args.kappa).to_dict()
+    if args.json:
+        print(json.dumps(out, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v)))
+    else:
+        print(f"informed adversary, {doc['kind']} release, {len(known)} known records")
+        print("reconstructed record: " + ", ".join(f"{n}={v:.6g}" for n, v in out["record"].items())
+              + f"; outcome={rec.y:.6g}" + ("" if rec.arm is None else f"; arm={rec.arm}"))
+        if "rero_bound" in out:
+            print(f"no attack succeeds with probability above {out['rero_bound']['estimate']:.4g} "
+                  f"at prior success kappa={args.kappa:g} (Hayes et al. 2023)")
+    return 0
+
+
+def cmd_attack(args: argparse.Namespace) -> int:
+    """The ``attack`` command: runs the sub-command chosen."""
+    func = getattr(args, "func", None)
+    if func is None:
+        raise PrivCausalError("choose an attack: 'privcausal attack membership' or 'privcausal attack reconstruct'")
+    return func(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (the same commands as ``privcausal attack ...``)."""
+    parser = argparse.ArgumentParser(prog="privcausal")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_attack_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command != "attack":
+        parser.print_help()
+        return 0
+    try:
+        return cmd_attack(args)
+    except PrivCausalError as exc:
+        msg = f"{type(exc).__name__}: {exc}"
+        if getattr(args, "json", False):
+            print(json.dumps({"error": msg}))
+        else:
+            print(f"privcausal: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

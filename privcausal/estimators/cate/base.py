@@ -1,0 +1,187 @@
+"""The contract shared by the CATE learners (scikit-learn style), and their common plumbing.
+
+* ``fit(data)`` takes a :class:`~privcausal.data.CausalData`, trains the learner's networks
+  with DP-SGD and sets ``model_`` (the released model, a
+  :class:`~privcausal.training.artifact.ReleasedModel`), ``privacy_`` (its
+  :class:`~privcausal.privacy.Receipt`), ``ate_``, ``n_``, ``n_features_in_``;
+* ``effect(X)`` returns individual effects ``mu_1(x) - mu_0(x)`` for a CausalData, a
+  DataFrame of raw covariates (encoded with the declared domain) or an encoded matrix;
+* ``ate_`` is the mean of ``effect`` over the training sample's covariates;
+* ``ate_interval(alpha)`` a normal interval for ``ate_`` (see its docstring for what it
+  covers);
+* ``save(path)`` writes the released model (:func:`privcausal.training.artifact.save`).
+
+Outcomes. A binary outcome (declared ``binary = true``) is fitted with the ``bce`` loss and
+effects are risk differences. A continuous outcome is rescaled with the **declared** outcome
+bounds, ``(y - center) / half_width`` in [-1, 1], before training and mapped back after; the
+scaling never uses statistics of the data (which would need privacy budget of its own).
+
+What the receipt covers. ``model_.receipt`` covers the released networks (their parameters):
+effects computed from them on any covariates are post-processing. ``ate_`` averages those
+effects over the training sample, whose covariates enter the average directly, so it is a
+release of its own: a share ``ate_budget_share`` of epsilon (10 % by default) is kept back from
+training and spent on a noisy sum of the effects, clipped to the declared effect bound (the
+outcome's width: 1 for a risk difference), and a noisy count (Laplace, half the share each).
+``privacy_`` composes the model and this release (sequential composition, PLD), so it covers
+everything ``fit`` exposes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from privcausal.data.causal_data import CausalData
+from privcausal.estimators.base import check_causal_data
+from privcausal.exceptions import NotFittedError, PrivacyParameterError
+from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt
+from privcausal.validation import check_alpha, check_delta, check_epsilon
+
+__all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound"]
+
+
+def effect_bound(data: CausalData) -> float:
+    """Declared bound W on any individual effect: |mu_1(x) - mu_0(x)| <= outcome width."""
+    ob = data.domain.outcome
+    return 1.0 if ob.binary else float(ob.width)
+
+
+def scale_outcome(y: np.ndarray, data: CausalData) -> tuple[np.ndarray, str]:
+    """The training target and loss: 0/1 for a binary outcome (bce), else
+    ``(y - center) / half_width`` of the declared outcome bounds (mse)."""
+    ob = data.domain.outcome
+    if ob.binary:
+        return np.asarray(y, dtype=np.float64), "bce"
+    c, h = ob.center, 0.5 * ob.width
+    return (np.asarray(y, dtype=np.float64) - c) / h, "mse"
+
+
+def outcome_spec(data: CausalData) -> dict[str, Any]:
+    ob = data.domain.outcome
+    if ob.binary:
+        return {"type": "binary", "scaling": "sigmoid", "lower": 0.0, "upper": 1.0}
+    return {"type": "continuous", "scaling": "domain", "lower": ob.lower, "upper": ob.upper,
+            "note": "trained on (y - center) / half_width of the declared outcome bounds"}
+
+
+class CATELearner(BaseEstimator):
+    """Base class: subclasses implement ``_train(data, X, t, y_scaled, loss)`` returning a
+    :class:`~privcausal.training.artifact.ReleasedModel`."""
+
+    #: Name in :data:`privcausal.estimators.cate.CATE_LEARNERS` of the private version.
+    learner_name: str = ""
+
+    def fit(self, data: CausalData) -> "CATELearner":
+        data = check_causal_data(data, min_per_arm=2)
+        eps = check_epsilon(self.epsilon)
+        delta = check_delta(self.delta)
+        private = math.isfinite(eps)
+        if private and delta == 0:
+            raise PrivacyParameterError("DP-SGD (a Gaussian mechanism) needs delta > 0")
+        share = float(getattr(self, "ate_budget_share", 0.1))
+        if private and not 0.0 < share < 1.0:
+            raise PrivacyParameterError("ate_budget_share must lie in (0, 1)")
+        eps_model, eps_ate = (eps * (1 - share), eps * share) if private else (eps, eps)
+        X = data.X
+        t = data.treatment.astype(np.int64)
+        ys, loss = scale_outcome(data.outcome, data)
+        model = self._train(data, X, t, ys, loss, eps_model, delta)
+        self.model_ = model
+        self.n_ = data.n
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_in_ = np.asarray(data.encoder.feature_names, dtype=object)
+        tau = model.effect(X)
+        W = effect_bound(data)
+        tau = np.clip(tau, -W, W)
+        var_sampling = float(np.var(tau, ddof=1) / len(tau)) if len(tau) > 1 else math.nan
+        if not private:
+            self.ate_ = float(np.mean(tau))
+            self.ate_se_ = math.sqrt(var_sampling)
+            self.privacy_: Receipt = model.receipt
+            return self
+        m_sum = LaplaceMechanism(eps_ate / 2, W)
+        m_cnt = LaplaceMechanism(eps_ate / 2, 1.0)
+        rs = self.random_state
+        rng = None if rs is None else np.random.default_rng(np.random.SeedSequence([int(rs) if not hasattr(rs, "integers") else int(rs.integers(2**31)), 0xA7E]))
+        s_noisy = m_sum.randomise(float(tau.sum()), rng)
+        n_noisy = max(1.0, m_cnt.randomise(float(len(tau)), rng))
+        self.ate_ = float(np.clip(s_noisy / n_noisy, -W, W))
+        var_noise = (2 * m_sum.scale**2 + self.ate_**2 * 2 * m_cnt.scale**2) / n_noisy**2
+        self.ate_se_ = math.sqrt(var_sampling + var_noise)
+        events = (*model.receipt.events,
+                  m_sum.event(f"sum of the model's effects over the training records, clipped to [-{W:g}, {W:g}]"),
+                  m_cnt.event("count of training records"))
+        self.privacy_ = make_receipt(
+            f"{model.receipt.release}; and its ATE over the training records",
+            events, noise=model.receipt.noise, delta=delta, epsilon_budget=eps, delta_budget=delta,
+            notes=(*model.receipt.notes,
+                   f"budget split: {1 - share:.0%} to training the model, {share:.0%} to the ATE "
+                   "(noisy sum of clipped effects and noisy count, Laplace), composed sequentially"),
+            clipped=dict(data.clipped),
+        )
+        return self
+
+    def _train(self, data, X, t, ys, loss, epsilon, delta):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(data) first")
+
+    def effect(self, X: Any) -> np.ndarray:
+        """Individual effects for ``X``: a CausalData, a DataFrame of raw covariates, or an
+        encoded matrix with ``n_features_in_`` columns (risk differences for a binary outcome)."""
+        self._check_fitted()
+        return self.model_.effect(X)
+
+    def mu(self, X: Any, arm: int) -> np.ndarray:
+        """Predicted outcome under arm ``arm`` (0 or 1), on the outcome's original scale."""
+        self._check_fitted()
+        return self.model_.mu(X, arm)
+
+    def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+        """A normal (1 - alpha) interval ``ate_ +- z se``.
+
+        ``se`` combines the spread of the patients' estimated effects (``sd / sqrt(n)``) and
+        the exact variance of the Laplace noise of the ATE release (delta method). It does
+        **not** account for the estimation error of the networks themselves (including the
+        DP-SGD noise in their weights), so it is too narrow, the more so at small epsilon:
+        ``experiments/cate_ihdp.py`` reports its coverage. Use the ATE estimators
+        (:mod:`privcausal.estimators`) for intervals that cover.
+        """
+        self._check_fitted()
+        from scipy.stats import norm
+
+        a = check_alpha(alpha)
+        z = float(norm.ppf(1 - a / 2))
+        return float(self.ate_ - z * self.ate_se_), float(self.ate_ + z * self.ate_se_)
+
+    def to_released_model(self):
+        """The released model (what :func:`privcausal.training.artifact.save` writes)."""
+        self._check_fitted()
+        return self.model_
+
+    def save(self, path: Any, *, overwrite: bool = False):
+        """Write the released model to the folder ``path``."""
+        from privcausal.training.artifact import save
+
+        return save(self, path, overwrite=overwrite)
+
+    # ------------------------------------------------------------------ helpers
+    def _recipe(self) -> dict[str, Any]:
+        """The hyperparameters, JSON-able, for the artifact."""
+        out = {}
+        for k, v in self.get_params().items():
+            if k == "random_state":
+                out[k] = "seeded" if v is not None else None  # never the seed itself
+            elif isinstance(v, float) and not math.isfinite(v):
+                out[k] = "inf" if v > 0 else "-inf"
+            elif isinstance(v, tuple):
+                out[k] = list(v)
+            else:
+                out[k] = v
+        return out

@@ -1,0 +1,376 @@
+"""The release behind :class:`~privcausal.estimators.regression.RegressionAdjustment`.
+
+Kept apart from the estimator class so that the parametric bootstrap can run the very same
+release (same mechanisms, same budget split, fresh noise) on simulated exact statistics. The
+design and its privacy accounting are described in :mod:`privcausal.estimators.regression`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from privcausal.domain import Categorical, Domain, OutcomeBounds
+from privcausal.estimators.adassp import solve_ridge
+from privcausal.estimators.dim import (
+    ARMS, MomentPlan, arm_means, moment_events, moment_plan, release_counts, release_sums,
+)
+from privcausal.estimators.intervals import (
+    LinearArmModel, OutcomeModel, parametric_bootstrap, psd_project, psd_root, variance_upper,
+)
+from privcausal.estimators.sufficient import SufficientStats
+from privcausal.privacy import PrivacyEvent, gaussian_sigma, noise_source, parallel
+
+__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events", "bootstrap_draws"]
+
+_TAU_DRAWS = 16
+
+
+def _unit_tau(p: int, rows: np.ndarray, cols: np.ndarray) -> float:
+    """Mean spectral norm of symmetric noise with unit variance on the released entries.
+
+    A fixed-seed simulation of public quantities (the layout), hence deterministic.
+    """
+    if p == 0:
+        return 0.0
+    gen = np.random.default_rng(0)
+    norms = []
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(_TAU_DRAWS):
+            e = np.zeros((p, p))
+            e[rows, cols] = gen.standard_normal(len(rows))
+            norms.append(np.abs(np.linalg.eigvalsh(e + np.triu(e, 1).T)).max())
+    return float(np.mean(norms))
+
+
+@dataclass(frozen=True)
+class DesignLayout:
+    """Reference-coded features of a Domain's encoding, grouped by covariate column."""
+
+    n_encoded: int  # features of the DesignEncoder (without intercept)
+    keep: np.ndarray  # indices of the kept features among the encoded ones
+    group: np.ndarray  # covariate column of each kept feature
+    binary: np.ndarray  # True for 0/1 indicator features (levels, missing indicators)
+    names: tuple[str, ...]
+    n_groups: int
+    n_numeric: int  # covariate columns with a numeric feature
+    rows: np.ndarray  # released upper-triangle entries of the Gram matrix
+    cols: np.ndarray
+    unit_tau: float  # E||E|| for unit-variance noise on the released entries (symmetrised)
+
+    @classmethod
+    def from_domain(cls, domain: Domain) -> "DesignLayout":
+        names, keep, group, binary = [], [], [], []
+
+        def add(name: str, j: int, g: int, is_binary: bool) -> None:
+            names.append(name)
+            keep.append(j)
+            group.append(g)
+            binary.append(is_binary)
+
+        j = 0
+        n_numeric = 0
+        for g, (name, spec) in enumerate(domain.covariates.items()):
+            if isinstance(spec, Categorical):
+                for k, cat in enumerate(spec.categories):
+                    if k > 0:  # the first declared category is the reference level
+                        add(f"{name}={cat}", j, g, True)
+                    j += 1
+            else:
+                n_numeric += 1
+                add(name, j, g, False)
+                j += 1
+            if spec.missing:
+                add(f"{name}__missing", j, g, True)
+                j += 1
+        grp = np.asarray(group, dtype=np.int64)
+        bn = np.asarray(binary, dtype=bool)
+        r, c = np.triu_indices(len(grp))
+        rel = (grp[r] != grp[c]) | ((r == c) & ~bn[r])
+        r, c = r[rel], c[rel]
+        return cls(j, np.asarray(keep, dtype=np.int64), grp, bn, tuple(names), len(domain.covariates),
+                   n_numeric, r, c, _unit_tau(len(grp), r, c))
+
+    @property
+    def p(self) -> int:
+        return len(self.keep)
+
+    @property
+    def sens_x(self) -> float:
+        """Sensitivity of ``sum x`` (each covariate column adds at most 1 to ``||x||^2``)."""
+        return math.sqrt(self.n_groups)
+
+    @property
+    def sens_gram(self) -> float:
+        """Sensitivity of the released Gram entries: ``sqrt(G (G-1)/2 + G_numeric)``."""
+        g = self.n_groups
+        return math.sqrt(g * (g - 1) / 2 + self.n_numeric)
+
+    def fill(self, S: np.ndarray, sx: np.ndarray) -> np.ndarray:
+        """Set the entries that are not released: zero within a column, ``sum x`` on 0/1 diagonals."""
+        same = self.group[:, None] == self.group[None, :]
+        S = np.where(same & ~np.eye(self.p, dtype=bool), 0.0, S)
+        idx = np.flatnonzero(self.binary)
+        S[idx, idx] = sx[idx]
+        return S
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the release needs besides the data: layout, budget split, noise scales."""
+
+    layout: DesignLayout
+    epsilon: float
+    delta: float
+    bound: float
+    binary: bool
+    dim_plan: MomentPlan
+    adj_plan: MomentPlan
+    eps_gauss: float
+    sigma: float  # analytic-Gaussian sigma of the stacked release (sensitivity 1)
+    sd: dict[str, float]
+    weights: dict[str, float]
+    tau: float
+    lam: np.ndarray
+    min_ratio: float
+    adjust: str
+
+    @classmethod
+    def make(cls, layout: DesignLayout, epsilon: float, delta: float, outcome: OutcomeBounds, *,
+             count_share: float, gauss_share: float, var_share: float, weights: Sequence[float],
+             ridge: Sequence[float], min_ratio: float, adjust: str) -> "Config":
+        b = outcome.width / 2
+        binary = bool(outcome.binary)
+        dim_plan = moment_plan(epsilon, count_share=count_share, var_share=var_share, bound=b, binary=binary)
+        if math.isfinite(epsilon):
+            eps2 = epsilon - dim_plan.eps_count
+            adj_plan = MomentPlan(dim_plan.eps_count, (1 - gauss_share) * eps2, 0.0, b)
+            eps_g = gauss_share * eps2
+            sigma = gaussian_sigma(eps_g, delta, 1.0)
+        else:
+            adj_plan, eps_g, sigma = MomentPlan(math.inf, math.inf, 0.0, b), math.inf, 0.0
+        keys = ("sx", "S", "Su") if binary else ("sx", "S", "Su", "Q")
+        w = {k: float(v) for k, v in zip(keys, weights)}
+        total = sum(w.values())
+        w = {k: v / total for k, v in w.items()}
+        sens = {"sx": layout.sens_x, "S": layout.sens_gram, "Su": layout.sens_x * b, "Q": b * b / 2}
+        sd = {k: sigma * sens[k] / math.sqrt(w[k]) for k in keys}
+        tau = sd["S"] * layout.unit_tau
+        lam = np.where(layout.binary, float(ridge[1]), float(ridge[0])) * tau
+        return cls(layout, epsilon, delta, b, binary, dim_plan, adj_plan, eps_g, sigma, sd, w, tau, lam,
+                   min_ratio, adjust)
+
+    def choose(self, n_noisy: np.ndarray) -> str:
+        if self.adjust == "never" or self.layout.p == 0:
+            return "dim"
+        if self.adjust == "always" or self.tau == 0:
+            return "adjusted"
+        return "adjusted" if float(np.min(n_noisy)) >= self.min_ratio * self.tau else "dim"
+
+    def notes(self, plan: str) -> tuple[str, ...]:
+        d, a = self.dim_plan, self.adj_plan
+        out = [f"stage 1: noisy arm sizes, Laplace, epsilon {d.eps_count:.4g} per arm (arms in parallel)"]
+        if self.adjust == "auto":
+            out.append(f"plan '{plan}' chosen from the noisy sizes: adjusted if min size >= "
+                       f"{self.min_ratio:g} x noise norm {self.tau:.4g}; both plans spend the same "
+                       "stage-2 budget (basic composition under adaptive choice)")
+            if math.isfinite(self.epsilon):
+                out.append("stage 2 is accounted by a pair that dominates both plans (Laplace at the "
+                           "stage-2 epsilon with the plan's Gaussian), so PLD/RDP figures are sound "
+                           "but looser than the basic-composition epsilon reported")
+        if plan == "dim":
+            out.append(f"DiM plan: outcome sums {d.eps_sum:.4g}, sums of squares {d.eps_sq:.4g} (Laplace)")
+        else:
+            out.append(
+                f"adjusted plan: outcome sums {a.eps_sum:.4g} (Laplace); Gaussian ({self.eps_gauss:.4g}, "
+                f"{self.delta:.3g}) on sum x, released Gram entries, sum x u"
+                + ("" if self.binary else ", sum u^2")
+                + " with privacy weights " + ", ".join(f"{k} {v:.3g}" for k, v in self.weights.items())
+            )
+            out.append(f"ridge: {self.lam.min() if self.lam.size else 0:.4g} (numeric) to "
+                       f"{self.lam.max() if self.lam.size else 0:.4g} (indicators); reference-coded "
+                       f"features: {self.layout.p}")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Release:
+    ate: float
+    plan: str
+    n_noisy: np.ndarray
+    s_noisy: np.ndarray
+    q_noisy: np.ndarray | None
+    beta: np.ndarray  # (2, p)
+    ubar: np.ndarray  # (2,) centred arm means
+    xbar: np.ndarray  # (2, p)
+    gram: tuple[np.ndarray, ...]  # PSD-projected centred Gram per arm (adjusted plan)
+
+
+def arm_stats(stats: SufficientStats, layout: DesignLayout, center: float) -> list[dict[str, Any]]:
+    """Exact per-arm statistics of the reference-coded design and the centred outcome."""
+    out = []
+    k = layout.keep + 1
+    for a in (0, 1):
+        zz, zy = stats.zz[a], stats.zy[a]
+        n = float(zz[0, 0])
+        sx = zz[0, k]
+        out.append({
+            "n": n, "sx": sx, "S": zz[np.ix_(k, k)],
+            "su": float(zy[0] - center * n), "Su": zy[k] - center * sx,
+            "suu": float(stats.yy[a] - 2 * center * zy[0] + center * center * n),
+        })
+    return out
+
+
+def _gaussian_arm(arm: dict[str, Any], n_noisy: float, cfg: Config, noise: Any) -> dict[str, Any]:
+    lay = cfg.layout
+    p = lay.p
+    sx, S, Su = np.array(arm["sx"], float), np.array(arm["S"], float), np.array(arm["Su"], float)
+    q = None
+    if not cfg.binary:
+        half = cfg.bound**2 / 2
+        q = arm["suu"] - half * arm["n"]
+    if cfg.sigma > 0:
+        sx = sx + cfg.sd["sx"] * np.asarray(noise.standard_normal(p))
+        e = np.zeros((p, p))
+        e[lay.rows, lay.cols] = cfg.sd["S"] * np.asarray(noise.standard_normal(len(lay.rows)))
+        S = S + e + np.triu(e, 1).T
+        Su = Su + cfg.sd["Su"] * np.asarray(noise.standard_normal(p))
+        if q is not None:
+            q = q + cfg.sd["Q"] * float(noise.standard_normal())
+    if q is not None:
+        q = q + cfg.bound**2 / 2 * n_noisy
+    return {"sx": sx, "S": lay.fill(S, sx), "Su": Su, "q": q}
+
+
+def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
+    """Run the whole release on exact per-arm statistics ``arms`` with noise from ``noise``."""
+    n = np.array([arms[0]["n"], arms[1]["n"]])
+    su = np.array([arms[0]["su"], arms[1]["su"]])
+    suu = np.array([arms[0]["suu"], arms[1]["suu"]])
+    p = cfg.layout.p
+    n_noisy = release_counts(n, cfg.dim_plan, noise)
+    plan = cfg.choose(n_noisy)
+    if plan == "dim":
+        s, q = release_sums(n, n_noisy, su, suu, cfg.dim_plan, noise)
+        m = arm_means(n_noisy, s, cfg.bound)
+        return Release(float(m[1] - m[0]), plan, n_noisy, s, q, np.zeros((2, p)), m, np.zeros((2, p)), ())
+    s, _ = release_sums(n, n_noisy, su, suu, cfg.adj_plan, noise)
+    noisy = [_gaussian_arm(arms[a], n_noisy[a], cfg, noise) for a in (0, 1)]
+    nh = np.maximum(n_noisy, 1.0)
+    ubar = np.clip(s / nh, -cfg.bound, cfg.bound)
+    xbar = np.stack([noisy[a]["sx"] / nh[a] for a in (0, 1)])
+    xpool = (noisy[0]["sx"] + noisy[1]["sx"]) / (nh[0] + nh[1])
+    beta, grams, mu = np.zeros((2, p)), [], np.zeros(2)
+    for a in (0, 1):
+        C = noisy[a]["S"] - np.outer(noisy[a]["sx"], noisy[a]["sx"]) / nh[a]
+        c = noisy[a]["Su"] - noisy[a]["sx"] * s[a] / nh[a]
+        if cfg.sigma > 0:
+            w, v = np.linalg.eigh(0.5 * (C + C.T))
+            C = (v * np.maximum(w, 0.0)) @ v.T
+            beta[a] = np.linalg.solve(C + np.diag(cfg.lam), c)
+        else:
+            beta[a] = solve_ridge(C, c, 0.0)
+        grams.append(C)
+        mu[a] = np.clip(ubar[a] + beta[a] @ (xpool - xbar[a]), -cfg.bound, cfg.bound)
+    q = None if cfg.binary else np.array([noisy[0]["q"], noisy[1]["q"]])
+    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams))
+
+
+def _gaussian_event(cfg: Config) -> PrivacyEvent:
+    import dp_accounting
+
+    labels = {"sx": "sum x", "S": "released Gram entries (sum x x')", "Su": "sum x u", "Q": "sum (u^2 - B^2/2)"}
+    sens = {"sx": cfg.layout.sens_x, "S": cfg.layout.sens_gram, "Su": cfg.layout.sens_x * cfg.bound,
+            "Q": cfg.bound**2 / 2}
+    if cfg.sigma == 0:
+        return parallel([PrivacyEvent.non_private(f"covariate statistics, {a} arm") for a in ARMS],
+                        "covariate statistics (arms in parallel)")
+    per_arm = []
+    for a in ARMS:
+        parts = tuple(PrivacyEvent.gaussian(f"{labels[k]}, {a} arm", cfg.eps_gauss, cfg.delta, sens[k], cfg.sd[k])
+                      for k in cfg.sd)
+        per_arm.append(PrivacyEvent(
+            f"Gaussian mechanism on the stacked covariate statistics, {a} arm", "gaussian", cfg.eps_gauss,
+            cfg.delta, dp_accounting.GaussianDpEvent(cfg.sigma), 1.0, cfg.sigma, parts))
+    return parallel(per_arm, "covariate statistics (arms in parallel)")
+
+
+def receipt_events(cfg: Config, plan: str) -> list[PrivacyEvent]:
+    """The events of a release that took ``plan``; an adaptive choice is wrapped (see notes)."""
+    import dp_accounting
+
+    first = moment_events(cfg.dim_plan)[0]  # the noisy counts
+    if plan == "dim":
+        realized = moment_events(cfg.dim_plan, counts=False)
+    else:
+        realized = moment_events(cfg.adj_plan, counts=False) + [_gaussian_event(cfg)]
+    if cfg.adjust != "auto" or not math.isfinite(cfg.epsilon):
+        return [first, *realized]
+    eps2 = cfg.epsilon - cfg.dim_plan.eps_count
+    # Either plan is (eps2, delta)-DP: the choice composes by basic composition, and the pair
+    # Laplace(eps2) x Gaussian(sigma) dominates both plans, so accountants stay sound.
+    dominating = dp_accounting.ComposedDpEvent(
+        [dp_accounting.LaplaceDpEvent(1.0 / eps2), dp_accounting.GaussianDpEvent(cfg.sigma)])
+    wrapper = PrivacyEvent(f"stage 2, plan '{plan}' chosen from the noisy arm sizes",
+                           "adaptive: laplace | laplace + gaussian", eps2, cfg.delta, dominating,
+                           parts=tuple(realized))
+    return [first, wrapper]
+
+
+def _linear_models(rel: Release, cfg: Config) -> list[LinearArmModel]:
+    lay = cfg.layout
+    lo = np.where(lay.binary, 0.0, -1.0)
+    models = []
+    nh = np.maximum(rel.n_noisy, 1.0)
+    for a in (0, 1):
+        n_a = max(float(np.rint(nh[a])), 2.0)
+        cov = psd_project(rel.gram[a] / nh[a])
+        alpha = float(rel.ubar[a])
+        beta = rel.beta[a]
+        if cfg.binary or rel.q_noisy is None:
+            v = max(cfg.bound**2 - alpha**2, 0.0)
+        else:
+            sd = cfg.sd["Q"]
+            if math.isfinite(cfg.dim_plan.eps_count):
+                sd = math.hypot(sd, math.sqrt(2) / cfg.dim_plan.eps_count * cfg.bound**2 / 2)
+            v = float(variance_upper(rel.q_noisy[a] / nh[a] - alpha**2, sd / nh[a], alpha, cfg.bound))
+        s2 = max(v - float(beta @ cov @ beta), 0.1 * v)
+        models.append(LinearArmModel(n_a, np.clip(rel.xbar[a], lo, 1.0), cov, alpha, beta, s2, v + alpha**2))
+    return models
+
+
+def bootstrap_draws(rel: Release, cfg: Config, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """Parametric bootstrap draws of (release - model truth), see :mod:`.intervals`.
+
+    In the DiM plan only outcome moments were released, so replicates re-run the DiM plan
+    (the plan choice is then taken as fixed; it is stable away from the threshold).
+    """
+    if rel.plan == "dim":
+        model = OutcomeModel.fit(rel.n_noisy, rel.s_noisy, rel.q_noisy, cfg.dim_plan, binary=cfg.binary)
+        plan = cfg.dim_plan
+
+        def sim_dim(size: int, g: np.random.Generator) -> np.ndarray:
+            n_b, su_b, suu_b = model.sample(size, g)
+            src = noise_source(g)
+            nn = release_counts(n_b, plan, src, (size,))
+            ss, _ = release_sums(n_b, nn, su_b, suu_b, plan, src, (size,))
+            mm = arm_means(nn, ss, plan.bound)
+            return mm[:, 1] - mm[:, 0]
+
+        return parametric_bootstrap(sim_dim, model.ate, n_bootstrap, rng, vectorised=True)
+    models = _linear_models(rel, cfg)
+    roots = [psd_root(m.cov)[1] for m in models]
+    w = np.array([m.n for m in models])
+    mpool = (w[0] * models[0].m + w[1] * models[1].m) / w.sum()
+    truth = sum(s * (m.alpha + m.beta @ (mpool - m.m)) for s, m in zip((-1, 1), models))
+    src = noise_source(rng)
+
+    def sim(g: np.random.Generator) -> float:
+        return release([models[a].sample(g, roots[a]) for a in (0, 1)], cfg, src).ate
+
+    return parametric_bootstrap(sim, float(truth), n_bootstrap, rng)
