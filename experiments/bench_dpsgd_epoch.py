@@ -220,6 +220,15 @@ def run(args, threads: int) -> list[str]:
     return lines
 
 
+NOTE_THREADS = (
+    'Note on threads: on a 2-core machine shared with other jobs, a torch parallel region'
+    ' waits for whichever of its threads is descheduled, so two-thread timings can be '
+    'many times the one-thread ones (as in some tables here); compare the absolute times '
+    'of the two tables before trusting a two-thread ratio, and re-run on an otherwise '
+    'idle machine for published figures.'
+)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,2",
@@ -236,6 +245,7 @@ def main() -> None:
         part = run(args, th)
         print("\n".join(part), flush=True)
         lines += part if not lines else part[2:]
+    lines += ["", NOTE_THREADS, ""]
     text = "\n".join(lines)
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")

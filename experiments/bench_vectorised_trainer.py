@@ -226,6 +226,15 @@ def run(args, threads: int) -> list[str]:
     return lines
 
 
+NOTE_THREADS = (
+    'Note on threads: on a 2-core machine shared with other jobs, a torch parallel region'
+    ' waits for whichever of its threads is descheduled, so two-thread timings can be '
+    'many times the one-thread ones (as in some tables here); compare the absolute times '
+    'of the two tables before trusting a two-thread ratio, and re-run on an otherwise '
+    'idle machine for published figures.'
+)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="2",
@@ -243,6 +252,7 @@ def main() -> None:
     for th in [int(t) for t in str(args.threads).split(",")]:
         part = run(args, th)
         lines += part if not lines else part[2:]
+    lines += ["", NOTE_THREADS, ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
 
