@@ -24,6 +24,7 @@ _LAZY = {
 }
 _LAZY.update({name: "audits.one_run" for name in ("one_run_p_value", "one_run_bound", "one_run_bound_from_scores")})
 _LAZY.update({name: "audits.mechanism" for name in ("audit_mechanism", "MechanismAuditResult")})
+_LAZY.update({name: "audits.harness" for name in ("audit_dpsgd", "DPSGDAuditResult")})
 
 __all__ = list(_LAZY)
 
