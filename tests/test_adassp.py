@@ -114,7 +114,8 @@ def test_statistics_form_gives_the_same_release():
     t = rng.integers(0, 2, len(y))
     Z = np.column_stack([np.ones(len(y)), X])
     half = len(y) // 2
-    stats = compute_stats(Z[:half], t[:half], y[:half] + 5.0) + compute_stats(Z[half:], t[half:], y[half:] + 5.0)
+    stats = compute_stats(Z[:half], t[:half], y[:half] + 5.0)
+    stats = stats + compute_stats(Z[half:], t[half:], y[half:] + 5.0)
     bz = math.sqrt(1 + 1.5**2)
     a = adassp_stats(stats, bound_x=bz, bound_y=3.0, epsilon=2.0, delta=1e-5, y_center=5.0, arm=1,
                      random_state=9)

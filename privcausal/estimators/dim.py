@@ -36,14 +36,16 @@ from typing import Any
 import numpy as np
 
 from privcausal.data.causal_data import CausalData
+from privcausal.domain import Domain
 from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.intervals import OutcomeModel, check_n_bootstrap, parametric_bootstrap
-from privcausal.exceptions import PrivacyParameterError
+from privcausal.estimators.sufficient import SufficientStats
+from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, PrivacyEvent, make_receipt, noise_source, parallel
-from privcausal.validation import check_epsilon, check_random_state
+from privcausal.validation import check_delta, check_epsilon, check_random_state
 
 __all__ = ["DifferenceInMeans", "MomentPlan", "moment_plan", "release_counts", "release_sums",
-           "moment_events", "arm_means", "check_share", "ARMS"]
+           "moment_events", "arm_means", "dim_bootstrap", "check_share", "ARMS"]
 
 ARMS = ("control", "treated")
 
@@ -124,6 +126,26 @@ def arm_means(n_noisy: np.ndarray, s_noisy: np.ndarray, bound: float) -> np.ndar
     return np.clip(np.asarray(s_noisy) / np.maximum(np.asarray(n_noisy), 1.0), -bound, bound)
 
 
+def dim_bootstrap(n_noisy: np.ndarray, s_noisy: np.ndarray, q_noisy: np.ndarray | None, plan: MomentPlan,
+                  binary: bool, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+    """Parametric bootstrap draws of (DiM release - model ATE), all replicates at once.
+
+    The model (:class:`~privcausal.estimators.intervals.OutcomeModel`) is fitted to the noisy
+    statistics only; each replicate draws exact arm sums from it and reruns the release.
+    """
+    model = OutcomeModel.fit(n_noisy, s_noisy, q_noisy, plan, binary=binary)
+
+    def simulate(size: int, g: np.random.Generator) -> np.ndarray:
+        n_b, su_b, suu_b = model.sample(size, g)
+        src = noise_source(g)
+        nn = release_counts(n_b, plan, src, (size,))
+        ss, _ = release_sums(n_b, nn, su_b, suu_b, plan, src, (size,))
+        mm = arm_means(nn, ss, plan.bound)
+        return mm[:, 1] - mm[:, 0]
+
+    return parametric_bootstrap(simulate, model.ate, n_bootstrap, rng, vectorised=True)
+
+
 class DifferenceInMeans(ATEEstimator):
     """Private difference in means (for trials; biased under confounding).
 
@@ -155,8 +177,8 @@ class DifferenceInMeans(ATEEstimator):
     ate_draws_ : (n_bootstrap,) bootstrap draws of (release - truth) under the fitted model
     """
 
-    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.25,
-                 var_share: float = 0.1, n_bootstrap: int = 500, random_state: Any = None) -> None:
+    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
+                 var_share: float = 0.1, n_bootstrap: int = 2000, random_state: Any = None) -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.count_share = count_share
@@ -171,6 +193,30 @@ class DifferenceInMeans(ATEEstimator):
         su = np.array([u[t == 0].sum(), u[t == 1].sum()])
         suu = np.array([u[t == 0] @ u[t == 0], u[t == 1] @ u[t == 1]])
         self._release(n, su, suu, data.domain.outcome, dict(data.clipped))
+
+    def fit_stats(self, stats: SufficientStats, domain: Domain, *, clipped: dict[str, int] | None = None
+                  ) -> "DifferenceInMeans":
+        """Release from per-arm :class:`SufficientStats` (intercept first; streamed or summed).
+
+        Only the intercept column and the outcome sums are used: ``n_a = sum 1``,
+        ``sum u = sum y - c n_a``, ``sum u^2 = sum y^2 - 2 c sum y + c^2 n_a``. The outcomes must
+        have been clipped to ``domain``; the same statistics and seed give the same release as
+        :meth:`fit` (up to floating-point rounding).
+        """
+        if not isinstance(stats, SufficientStats):
+            raise DataValidationError(f"stats must be SufficientStats, got {type(stats).__name__}")
+        if not isinstance(domain, Domain):
+            raise DataValidationError("domain must be the privcausal Domain of the statistics")
+        check_epsilon(self.epsilon)
+        check_delta(self.delta)
+        if min(stats.n) < 2:
+            raise DataValidationError("need at least 2 records in each arm to estimate a treatment effect")
+        c = domain.outcome.center
+        n = stats.zz[:, 0, 0].astype(np.float64)
+        sy = stats.zy[:, 0]
+        self.n_ = int(round(float(n.sum())))
+        self._release(n, sy - c * n, stats.yy - 2 * c * sy + c * c * n, domain.outcome, dict(clipped or {}))
+        return self
 
     def _plan(self, outcome: Any) -> MomentPlan:
         return moment_plan(
@@ -202,15 +248,5 @@ class DifferenceInMeans(ATEEstimator):
         )
         self.ate_draws_ = None
         if b:
-            model = OutcomeModel.fit(n_noisy, s_noisy, q_noisy, plan, binary=outcome.binary)
-            boot = check_random_state(rng if rng is not None else None)
-
-            def simulate(size: int, g: np.random.Generator) -> float | np.ndarray:
-                n_b, su_b, suu_b = model.sample(size, g)
-                src = noise_source(g)
-                nn = release_counts(n_b, plan, src, (size,))
-                ss, _ = release_sums(n_b, nn, su_b, suu_b, plan, src, (size,))
-                mm = arm_means(nn, ss, plan.bound)
-                return mm[:, 1] - mm[:, 0]
-
-            self.ate_draws_ = parametric_bootstrap(simulate, model.ate, b, boot, vectorised=True)
+            self.ate_draws_ = dim_bootstrap(n_noisy, s_noisy, q_noisy, plan, outcome.binary, b,
+                                            check_random_state(rng))

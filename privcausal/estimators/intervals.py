@@ -168,8 +168,13 @@ class OutcomeModel:
 
 @dataclass(frozen=True)
 class LinearArmModel:
-    """One arm: covariates with mean ``m`` and covariance ``cov``; ``u = alpha + beta'(x - m) + e``
-    with ``Var(e) = s2``; ``n`` records. ``lo``, ``hi``: per-feature declared bounds."""
+    """One arm of ``n`` records: Gaussian covariates with mean ``m`` and covariance ``cov``, and
+    ``u = alpha + beta'(x - m) + e`` with ``Var(e) = s2`` (``u2 = E[u^2]``).
+
+    Only the sampling law of the sufficient statistics matters: the centred Gram matrix is
+    ``Wishart(n - 1, cov)``, the mean ``N(m, cov/n)``, and given the covariates the centred
+    cross-product is ``C beta + N(0, s2 C)``.
+    """
 
     n: float
     m: np.ndarray

@@ -43,6 +43,27 @@ column add about ``sigma^2 / count`` to the partialled-out Gram, which otherwise
 adjustment. Constants were chosen on the simulated registry and IHDP (see
 ``experiments/trauma_regression_check.md``).
 
+Accounting: per arm, stage 1 and stage 2 compose sequentially (basic composition: exactly
+``epsilon`` and ``delta``); the arms compose in parallel. Because the plan is chosen from
+released counts, the receipt wraps stage 2 in one event accounted by a pair that dominates both
+plans (Laplace at the stage-2 epsilon with the plan's Gaussian): PLD and RDP stay sound under the
+adaptive choice but are looser than basic composition, so the receipt reports basic composition
+and its RDP cross-check is larger than epsilon. ``adjust="always"`` or ``"never"`` removes the
+choice (and the wrapper).
+
+Interval: a parametric bootstrap (:mod:`privcausal.estimators.intervals`). Each arm's data model
+(covariate mean and covariance, slope, residual variance) is fitted to the noisy statistics;
+replicates draw exact statistics from it (Wishart Gram matrices) and rerun the whole release,
+plan choice included. In the DiM plan the replicates rerun the DiM release.
+
+Limits: the plan rule only weighs noise against arm size, not how strong the confounding is. A
+small, strongly confounded study (the simulated registry with n = 2,000 at epsilon = 1) gets
+the DiM plan although a noisy adjustment would still remove much of the bias: use
+``adjust="always"`` when confounding is known to be strong. Conversely, when the declared
+outcome domain is wide relative to the outcome's spread (IHDP: (-5, 20) for an outcome with sd
+about 1.5), the noise on ``sum x u`` dominates and the adjusted plan, chosen at very large
+epsilon (about 30 and above on IHDP), is noisier than DiM.
+
 Why not plain AdaSSP (:mod:`privcausal.estimators.adassp`) on ``[1, T, X, T X]``: a third of
 the budget goes to a smallest eigenvalue that is about 0 for such designs; its ridge scales
 with ``d B^2 / epsilon`` and its noise with ``B_X^2`` over the whole matrix, so at IHDP's
@@ -133,7 +154,7 @@ class RegressionAdjustment(ATEEstimator):
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
                  gauss_share: float = 0.9, var_share: float = 0.1,
                  weights: Sequence[float] = (0.2, 0.5, 0.3, 0.05), ridge: Sequence[float] = (0.1, 3.0),
-                 min_ratio: float = 2.0, adjust: str = "auto", n_bootstrap: int = 200,
+                 min_ratio: float = 2.0, adjust: str = "auto", n_bootstrap: int = 1000,
                  random_state: Any = None) -> None:
         self.epsilon = epsilon
         self.delta = delta

@@ -17,10 +17,10 @@ from threadpoolctl import threadpool_limits
 from privcausal.domain import Categorical, Domain, OutcomeBounds
 from privcausal.estimators.adassp import solve_ridge
 from privcausal.estimators.dim import (
-    ARMS, MomentPlan, arm_means, moment_events, moment_plan, release_counts, release_sums,
+    ARMS, MomentPlan, arm_means, dim_bootstrap, moment_events, moment_plan, release_counts, release_sums,
 )
 from privcausal.estimators.intervals import (
-    LinearArmModel, OutcomeModel, parametric_bootstrap, psd_project, psd_root, variance_upper,
+    LinearArmModel, parametric_bootstrap, psd_project, psd_root, variance_upper,
 )
 from privcausal.estimators.sufficient import SufficientStats
 from privcausal.privacy import PrivacyEvent, gaussian_sigma, noise_source, parallel
@@ -284,7 +284,8 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
 def _gaussian_event(cfg: Config) -> PrivacyEvent:
     import dp_accounting
 
-    labels = {"sx": "sum x", "S": "released Gram entries (sum x x')", "Su": "sum x u", "Q": "sum (u^2 - B^2/2)"}
+    labels = {"sx": "sum x", "S": "released Gram entries (sum x x')", "Su": "sum x u",
+              "Q": "sum (u^2 - B^2/2)"}
     sens = {"sx": cfg.layout.sens_x, "S": cfg.layout.sens_gram, "Su": cfg.layout.sens_x * cfg.bound,
             "Q": cfg.bound**2 / 2}
     if cfg.sigma == 0:
@@ -292,8 +293,9 @@ def _gaussian_event(cfg: Config) -> PrivacyEvent:
                         "covariate statistics (arms in parallel)")
     per_arm = []
     for a in ARMS:
-        parts = tuple(PrivacyEvent.gaussian(f"{labels[k]}, {a} arm", cfg.eps_gauss, cfg.delta, sens[k], cfg.sd[k])
-                      for k in cfg.sd)
+        parts = tuple(
+            PrivacyEvent.gaussian(f"{labels[k]}, {a} arm", cfg.eps_gauss, cfg.delta, sens[k], cfg.sd[k])
+            for k in cfg.sd)
         per_arm.append(PrivacyEvent(
             f"Gaussian mechanism on the stacked covariate statistics, {a} arm", "gaussian", cfg.eps_gauss,
             cfg.delta, dp_accounting.GaussianDpEvent(cfg.sigma), 1.0, cfg.sigma, parts))
@@ -351,18 +353,7 @@ def bootstrap_draws(rel: Release, cfg: Config, n_bootstrap: int, rng: np.random.
     (the plan choice is then taken as fixed; it is stable away from the threshold).
     """
     if rel.plan == "dim":
-        model = OutcomeModel.fit(rel.n_noisy, rel.s_noisy, rel.q_noisy, cfg.dim_plan, binary=cfg.binary)
-        plan = cfg.dim_plan
-
-        def sim_dim(size: int, g: np.random.Generator) -> np.ndarray:
-            n_b, su_b, suu_b = model.sample(size, g)
-            src = noise_source(g)
-            nn = release_counts(n_b, plan, src, (size,))
-            ss, _ = release_sums(n_b, nn, su_b, suu_b, plan, src, (size,))
-            mm = arm_means(nn, ss, plan.bound)
-            return mm[:, 1] - mm[:, 0]
-
-        return parametric_bootstrap(sim_dim, model.ate, n_bootstrap, rng, vectorised=True)
+        return dim_bootstrap(rel.n_noisy, rel.s_noisy, rel.q_noisy, cfg.dim_plan, cfg.binary, n_bootstrap, rng)
     models = _linear_models(rel, cfg)
     roots = [psd_root(m.cov)[1] for m in models]
     w = np.array([m.n for m in models])
