@@ -119,6 +119,10 @@ def composed_epsilon(
     d = delta_basic if delta is None else check_delta(delta)
     if math.isinf(eps_basic):
         return math.inf, d, "none (non-private)"
+    if d == 0 and delta_basic == 0:
+        # pure epsilon-DP events at delta = 0: basic composition is already tight for the
+        # worst case, and the PLD accountant can only add discretisation error (and time)
+        return eps_basic, 0.0, "basic composition"
     eps_acc = accountant_epsilon(events, d, accountant)
     if d >= delta_basic and eps_basic <= eps_acc:
         return eps_basic, d, "basic composition"
