@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
                 steps: int = 100, sampling_rate: float = 1.0, max_grad_norm: float = 1.0,
                 lr: float = 0.01, architecture: str = "logistic", canary_scale: float | None = None,
                 claimed_epsilon: float | None = None, route: str = "run-level",
-                random_state: Any = None,
+                random_state: Any = None, trainer: Callable[..., Any] | None = None,
                 **train_kwargs: Any) -> DPSGDAuditResult:
     """Audit DP-SGD (logistic/linear model) on ``X, y`` with ``trials`` runs per world.
 
@@ -135,6 +135,12 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     claimed_epsilon : audit against this epsilon instead of the receipt's (to test an
         accountant, e.g. one that is off by the batch size)
     random_state : seeds the trainings (and the input canary)
+    trainer : the training procedure under audit, called as ``train_many`` is (default
+        :func:`~privcausal.training.train_many`); it must return an object with the attributes
+        of :class:`~privcausal.training.StackedTraining` that the audit reads (``params``,
+        ``records``, ``noise_multiplier``, ``max_grad_norm``, ``steps``, ``loss``, ``epsilon``
+        and, for black-box, ``per_sample_loss``). Pass a modified trainer to test an
+        implementation (the broken-trainer zoo in the tests does so).
 
     Both worlds divide the noisy sum by the same ``expected_batch_size`` (default
     ``sampling_rate * (n + 1)``; pass ``expected_batch_size=...`` to change it). Models start
@@ -142,7 +148,8 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     gradient stays clipped; ``canary_clipped_fraction`` reports how often it was (white-box and
     hidden-state, over the canary runs' steps).
     """
-    from privcausal.training import train_many
+    if trainer is None:
+        from privcausal.training import train_many as trainer
 
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")
@@ -167,7 +174,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     # one normaliser for both worlds: the default q * m_k depends on the data size, which
     # differs by one between the worlds and would leak beyond the noisy sum under add/remove
     train_kwargs.setdefault("expected_batch_size", float(sampling_rate) * n_all)
-    res = train_many(
+    res = trainer(
         Xc, yc, mask, architecture=architecture, epsilon=epsilon, delta=delta,
         noise_multiplier=noise_multiplier, steps=steps, sampling_rate=sampling_rate,
         max_grad_norm=max_grad_norm, lr=lr, init_params=init, random_state=seed,
