@@ -63,6 +63,18 @@ class DiracCanary:
             r = 2.0 * (z - self.label)
         return np.abs(r) * np.sqrt(self.scale**2 + 1.0)
 
+    def clipped_coordinate_gradient(self, weight: Any, bias: Any, max_grad_norm: float,
+                                    loss: str = "bce") -> np.ndarray:
+        """The canary's gradient on its own weight coordinate after clipping at ``max_grad_norm``,
+        for weights (..., d) and biases (...): what it adds to that coordinate of the step's sum."""
+        w = np.asarray(weight, dtype=np.float64)[..., self.coordinate]
+        b = np.asarray(bias, dtype=np.float64).reshape(w.shape)
+        z = w * self.scale + b
+        r = (1.0 / (1.0 + np.exp(-z)) - self.label) if loss == "bce" else 2.0 * (z - self.label)
+        norm = np.abs(r) * np.sqrt(self.scale**2 + 1.0)
+        factor = np.minimum(1.0, float(max_grad_norm) / np.maximum(norm, 1e-300))
+        return r * self.scale * factor
+
 
 @dataclass(frozen=True)
 class InputCanary:

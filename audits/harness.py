@@ -15,6 +15,13 @@ an epsilon lower bound with :func:`audits.bounds.bound_from_scores`:
   route bounds the sum, which for full batch is the sufficient statistic and gives the
   tighter bound at the same confidence). It assumes a Gaussian trade-off curve per step
   and identical steps, and says so.
+  ``route="composed"`` (white-box, full batch, GDP; the default there): the auditor also
+  computes the canary's clipped gradient at each visible step, so the only unknown is the
+  noise actually added; a chi-square upper bound on it from the per-step residuals of all runs
+  gives mu, composed exactly (:mod:`audits.white_box`). This is the route that is tight from
+  a handful of runs (Nasr et al. 2023). The observations are read off consecutive parameter
+  vectors (the update times the declared normaliser over the declared learning rate), not
+  from the trainer's own records, so a trainer that mis-scales its update is caught.
 * ``"hidden-state"`` (final parameters only; Dirac canary): the canary-coordinate weight.
 * ``"black-box"`` (outputs only; input canary): minus the canary's loss on the final model.
 
@@ -38,6 +45,7 @@ import numpy as np
 
 from audits.bounds import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.canaries import dirac_canary, input_canary
+from audits.white_box import composed_white_box_bound
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_alpha, check_random_state
 
@@ -86,6 +94,7 @@ class DPSGDAuditResult:
     assumption: str = ""
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    noise_check: dict[str, Any] | None = None
 
     @property
     def ratio(self) -> float:
@@ -101,7 +110,7 @@ class DPSGDAuditResult:
         out = {k: fix(getattr(self, k)) for k in (
             "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "route", "threat_model",
             "trials", "ceiling", "epsilon_estimate", "mu_lower", "steps", "noise_multiplier",
-            "canary_clipped_fraction", "assumption")}
+            "canary_clipped_fraction", "assumption", "noise_check")}
         out.update(ratio=self.ratio, violation=self.violation, result=self.result.to_dict(),
                    run_level=self.run_level.to_dict(), clopper_pearson=self.clopper_pearson.to_dict())
         return out
@@ -117,7 +126,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
                 epsilon: float | None = None, noise_multiplier: float | None = None,
                 steps: int = 100, sampling_rate: float = 1.0, max_grad_norm: float = 1.0,
                 lr: float = 0.01, architecture: str = "logistic", canary_scale: float | None = None,
-                claimed_epsilon: float | None = None, route: str = "run-level",
+                claimed_epsilon: float | None = None, route: str = "auto",
                 random_state: Any = None, trainer: Callable[..., Any] | None = None,
                 **train_kwargs: Any) -> DPSGDAuditResult:
     """Audit DP-SGD (logistic/linear model) on ``X, y`` with ``trials`` runs per world.
@@ -129,9 +138,11 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     bound : "gdp" (Gaussian-DP route; assumes a Gaussian trade-off curve) or "clopper-pearson"
     epsilon or noise_multiplier : the DP-SGD recipe (as in ``train_many``); with ``sampling_rate``
         (default 1: full batch), ``steps``, ``max_grad_norm``, ``lr``
-    route : "run-level" (the run scores; for white-box the per-step sum, the sufficient
-        statistic of full-batch training) or "per-step" (white-box, full batch, GDP only: the
-        pooled per-step scores, composed; Nasr et al. 2023)
+    route : "auto" ("composed" for white-box full-batch GDP audits, else "run-level"),
+        "run-level" (the run scores; for white-box the per-step sum), "composed" (white-box,
+        full batch, GDP, plain SGD: per-step Gaussian statistics with the noise measured,
+        composed; :mod:`audits.white_box`) or "per-step" (white-box, full batch, GDP: pooled
+        per-step threshold tests, composed)
     claimed_epsilon : audit against this epsilon instead of the receipt's (to test an
         accountant, e.g. one that is off by the batch size)
     random_state : seeds the trainings (and the input canary)
@@ -159,6 +170,9 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     if isinstance(trials, bool) or int(trials) < 2:
         raise DataValidationError("trials must be an integer >= 2 (runs per world)")
     N = int(trials)
+    white = threat == "white-box"
+    method = BOUNDS[bound]
+    route = _route(route, white, float(sampling_rate) >= 1.0, method, train_kwargs)
     rng = check_random_state(random_state)
     seed = int(rng.integers(2**62))
     if threat == "black-box":
@@ -169,7 +183,6 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     n_all, d = Xc.shape
     mask = np.ones((2 * N, n_all), dtype=bool)
     mask[N:, can.index] = False
-    white = threat == "white-box"
     init = {"0.weight": np.zeros((1, d)), "0.bias": np.zeros(1)}
     # one normaliser for both worlds: the default q * m_k depends on the data size, which
     # differs by one between the worlds and would leak beyond the noisy sum under add/remove
@@ -178,37 +191,42 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         Xc, yc, mask, architecture=architecture, epsilon=epsilon, delta=delta,
         noise_multiplier=noise_multiplier, steps=steps, sampling_rate=sampling_rate,
         max_grad_norm=max_grad_norm, lr=lr, init_params=init, random_state=seed,
-        record=("noisy_grad", "params") if white else ("params",) if threat == "hidden-state" else (),
-        dtype="float64", **train_kwargs,
+        record=("params",) if threat != "black-box" else (), dtype="float64", **train_kwargs,
     )
-    sigma, C, T = res.noise_multiplier, res.max_grad_norm, res.steps
+    sigma, C, T = float(res.noise_multiplier), float(max_grad_norm), int(res.steps)
+    eps_theory = float(res.epsilon if claimed_epsilon is None else claimed_epsilon)
     clipped = None
-    per_step = None
+    per_step = shift = None
     if threat == "black-box":
         scores = -res.per_sample_loss(can.X[[can.index]], can.y[[can.index]])[:, 0]
     else:
         # the canary's gradient on its weight is negative (label 1): the update raises it
         sign = -1.0 if can.label >= 0.5 or res.loss == "mse" else 1.0
-        w = res.records["params"]["0.weight"].numpy()[:, :N, 0, :]  # (T+1, N, d)
-        b = res.records["params"]["0.bias"].numpy()[:, :N, 0]
+        w_all = np.asarray(res.records["params"]["0.weight"], dtype=np.float64)[:, :, 0, :]
+        b_all = np.asarray(res.records["params"]["0.bias"], dtype=np.float64)[:, :, 0]
+        w, b = w_all[:, :N], b_all[:, :N]  # (T+1, N, d), (T+1, N)
         clipped = float(np.mean(can.gradient_norm(w[:-1], b[:-1], res.loss) >= C * (1 - 1e-9)))
         if white:
-            g = res.records["noisy_grad"]["0.weight"].numpy()[:, :, 0, can.coordinate]  # (T, 2N)
-            per_step = sign * g / (sigma * C)
+            # what a white-box auditor sees: consecutive models; the declared normaliser and
+            # learning rate turn each update back into the noisy gradient sum
+            scale = float(train_kwargs["expected_batch_size"]) / float(lr)
+            obs = -np.diff(w_all[:, :, can.coordinate], axis=0) * scale / C  # (T, 2N)
+            shift = can.clipped_coordinate_gradient(w[:-1], b[:-1], C, res.loss) / C  # (T, N)
+            per_step = sign * obs / sigma
             scores = per_step.sum(0) / math.sqrt(T)
         else:
-            scores = -sign * res.params["0.weight"].numpy()[:, 0, can.coordinate]
+            scores = -sign * np.asarray(res.params["0.weight"], dtype=np.float64)[:, 0, can.coordinate]
     s_in, s_out = scores[:N], scores[N:]
-    method = BOUNDS[bound]
     run_level = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method=method)
     cp = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
-    eps_theory = float(res.epsilon if claimed_epsilon is None else claimed_epsilon)
-    full_batch = sampling_rate >= 1.0
-    if route not in ("run-level", "per-step"):
-        raise DataValidationError(f'route must be "run-level" or "per-step", got {route!r}')
-    if route == "per-step" and not (white and full_batch and method == "gaussian-dp"):
-        raise DataValidationError(
-            'route="per-step" needs threat="white-box", sampling_rate=1 and bound="gdp"')
+    if route == "composed":
+        main, check = composed_white_box_bound(obs[:, :N], obs[:, N:], shift, sigma_claimed=sigma,
+                                               delta=delta, alpha=alpha)
+        mu_hat = math.sqrt(T) / check.sigma_hat
+        return DPSGDAuditResult(
+            eps_theory, delta, main.epsilon_lower, alpha, method, "composed", THREATS[threat], N,
+            main.ceiling, main, run_level, cp, gdp_epsilon(mu_hat, delta), main.mu_lower, T,
+            sigma, clipped, main.assumption, s_in, s_out, check.to_dict())
     if route == "per-step":
         step_b = bound_from_scores(per_step[:, :N].ravel(), per_step[:, N:].ravel(), delta=delta,
                                    alpha=alpha, method="gaussian-dp")
@@ -226,6 +244,26 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         eps_theory, delta, main.epsilon_lower, alpha, method, "run-level", THREATS[threat], N,
         main.ceiling, main, run_level, cp, gdp_epsilon(max(mu_hat, 0.0), delta), main.mu_lower, T,
         sigma, clipped, main.assumption, s_in, s_out)
+
+
+def _route(route: str, white: bool, full_batch: bool, method: str, kw: dict[str, Any]) -> str:
+    """Resolve ``route="auto"`` and check that the route fits the audit, before any training."""
+    if route not in ("auto", "run-level", "per-step", "composed"):
+        raise DataValidationError(
+            f'route must be "auto", "run-level", "per-step" or "composed", got {route!r}')
+    plain_sgd = (kw.get("optimizer", "sgd") == "sgd" and not kw.get("momentum", 0.0)
+                 and not kw.get("weight_decay", 0.0))
+    fits = white and full_batch and method == "gaussian-dp"
+    if white and not plain_sgd:
+        raise DataValidationError(
+            "white-box audits read the noisy sums off consecutive models, which needs plain SGD "
+            "(optimizer='sgd', momentum=0, weight_decay=0)")
+    if route == "auto":
+        return "composed" if fits else "run-level"
+    if route in ("per-step", "composed") and not fits:
+        raise DataValidationError(
+            f'route="{route}" needs threat="white-box", sampling_rate=1 and bound="gdp"')
+    return route
 
 
 def _ndtri(step_b: EpsilonLowerBound, T: int, N: int) -> float:
