@@ -25,6 +25,9 @@ _LAZY = {
 _LAZY.update({name: "audits.one_run" for name in ("one_run_p_value", "one_run_bound", "one_run_bound_from_scores")})
 _LAZY.update({name: "audits.mechanism" for name in ("audit_mechanism", "MechanismAuditResult")})
 _LAZY.update({name: "audits.harness" for name in ("audit_dpsgd", "DPSGDAuditResult")})
+_LAZY.update({name: "audits.runner" for name in ("run_trials", "TrialResults")})
+_LAZY.update({name: "audits.report" for name in ("audit_record", "write_report")})
+_LAZY.update({name: "audits.figures" for name in ("score_histogram", "roc_figure", "epsilon_figure")})
 
 __all__ = list(_LAZY)
 

@@ -29,7 +29,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -57,6 +57,9 @@ class MechanismAuditResult:
     threat_model: str
     ceiling: float
     bound: EpsilonLowerBound
+    # held-out scores of the chosen test ("score >= bound.threshold" says "in"); for figures
+    scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def ratio(self) -> float:
@@ -69,6 +72,7 @@ class MechanismAuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["scores_in"], d["scores_out"]
         d["bound"] = self.bound.to_dict()
         d["ratio"] = self.ratio
         d["violation"] = self.violation
@@ -170,7 +174,7 @@ def audit_mechanism(
     pairs = _pairs(neighbours)
     a = alpha / len(pairs)
     n_sel = int(samples * selection_fraction)
-    best: tuple[EpsilonLowerBound, str] | None = None
+    best: tuple[EpsilonLowerBound, str, np.ndarray, np.ndarray] | None = None
     for i, (d0, d1) in enumerate(pairs):
         out0 = sample_mechanism(mechanism, d0, samples, rng)
         out1 = sample_mechanism(mechanism, d1, samples, rng)
@@ -187,8 +191,8 @@ def audit_mechanism(
                 f"{'D_prime' if b_pos else 'D'}; test chosen on {n_sel} samples per dataset, "
                 f"bound from the other {samples - n_sel}")
         if best is None or res.epsilon_lower > best[0].epsilon_lower:
-            best = (res, desc)
+            best = (res, desc, s_in, s_out)
     assert best is not None
     top = ceiling(samples - n_sel, samples - n_sel, alpha=a, delta=delta, method=method)
     return MechanismAuditResult(eps, delta, best[0].epsilon_lower, alpha, samples, len(pairs),
-                                best[1], THREAT_MODEL, top, best[0])
+                                best[1], THREAT_MODEL, top, best[0], best[2], best[3])
