@@ -38,13 +38,15 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from audits.bounds import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.canaries import dirac_canary, input_canary
+from audits.dpsgd_trials import DPSGDTrials
+from audits.runner import run_trials
 from audits.white_box import composed_white_box_bound
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_alpha, check_random_state
@@ -128,6 +130,9 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
                 lr: float = 0.01, architecture: str = "logistic", canary_scale: float | None = None,
                 claimed_epsilon: float | None = None, route: str = "auto",
                 random_state: Any = None, trainer: Callable[..., Any] | None = None,
+                backend: str = "sequential", n_jobs: int | None = None,
+                batch_size: int | None = None, checkpoint: Any = None, scheduler: Any = None,
+                address: str | None = None, progress: bool = False,
                 **train_kwargs: Any) -> DPSGDAuditResult:
     """Audit DP-SGD (logistic/linear model) on ``X, y`` with ``trials`` runs per world.
 
@@ -152,6 +157,12 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         ``records``, ``noise_multiplier``, ``max_grad_norm``, ``steps``, ``loss``, ``epsilon``
         and, for black-box, ``per_sample_loss``). Pass a modified trainer to test an
         implementation (the broken-trainer zoo in the tests does so).
+    backend, n_jobs, batch_size, checkpoint, scheduler, address, progress : how the 2N
+        trainings run (:func:`audits.runner.run_trials`): ``"sequential"`` trains them in one
+        vectorised pass by default; ``"loky"``, ``"dask"`` or ``"ray"`` spread batches of
+        ``batch_size`` trainings over workers; ``checkpoint`` makes the audit resumable.
+        Trial i < N is a run with the canary, the others without. The trainer must be
+        picklable for the parallel backends.
 
     Both worlds divide the noisy sum by the same ``expected_batch_size`` (default
     ``sampling_rate * (n + 1)``; pass ``expected_batch_size=...`` to change it). Models start
@@ -159,9 +170,6 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     gradient stays clipped; ``canary_clipped_fraction`` reports how often it was (white-box and
     hidden-state, over the canary runs' steps).
     """
-    if trainer is None:
-        from privcausal.training import train_many as trainer
-
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")
     if bound not in BOUNDS:
@@ -179,43 +187,43 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         can = input_canary(X, y, random_state=rng)
     else:
         can = dirac_canary(X, y, max_grad_norm=max_grad_norm, scale=canary_scale)
-    Xc, yc = can.X, can.y
-    n_all, d = Xc.shape
-    mask = np.ones((2 * N, n_all), dtype=bool)
-    mask[N:, can.index] = False
-    init = {"0.weight": np.zeros((1, d)), "0.bias": np.zeros(1)}
+    n_all = can.X.shape[0]
     # one normaliser for both worlds: the default q * m_k depends on the data size, which
     # differs by one between the worlds and would leak beyond the noisy sum under add/remove
     train_kwargs.setdefault("expected_batch_size", float(sampling_rate) * n_all)
-    res = trainer(
-        Xc, yc, mask, architecture=architecture, epsilon=epsilon, delta=delta,
-        noise_multiplier=noise_multiplier, steps=steps, sampling_rate=sampling_rate,
-        max_grad_norm=max_grad_norm, lr=lr, init_params=init, random_state=seed,
-        record=("params",) if threat != "black-box" else (), dtype="float64", **train_kwargs,
-    )
-    sigma, C, T = float(res.noise_multiplier), float(max_grad_norm), int(res.steps)
-    eps_theory = float(res.epsilon if claimed_epsilon is None else claimed_epsilon)
+    train_kwargs.update(architecture=architecture, epsilon=epsilon, delta=delta,
+                        noise_multiplier=noise_multiplier, steps=steps,
+                        sampling_rate=sampling_rate, max_grad_norm=max_grad_norm, lr=lr)
+    task = DPSGDTrials(can.X, can.y, can.index, getattr(can, "coordinate", None), N, threat,
+                       train_kwargs, trainer)
+    run = run_trials(task, 2 * N, batch_size=batch_size or (2 * N if backend == "sequential" else None),
+                     backend=backend, n_jobs=n_jobs, scheduler=scheduler, address=address,
+                     checkpoint=checkpoint, random_state=seed, progress=progress,
+                     desc=f"{threat} audit", task_key=_task_key(task, claimed_epsilon))
+    sigma, C, T = float(run["sigma"][0]), float(max_grad_norm), int(run["steps"][0])
+    eps_theory = float(run["epsilon"][0] if claimed_epsilon is None else claimed_epsilon)
+    loss = "bce" if bool(run["bce"][0]) else "mse"
     clipped = None
     per_step = shift = None
     if threat == "black-box":
-        scores = -res.per_sample_loss(can.X[[can.index]], can.y[[can.index]])[:, 0]
+        scores = run["score"]
     else:
         # the canary's gradient on its weight is negative (label 1): the update raises it
-        sign = -1.0 if can.label >= 0.5 or res.loss == "mse" else 1.0
-        w_all = np.asarray(res.records["params"]["0.weight"], dtype=np.float64)[:, :, 0, :]
-        b_all = np.asarray(res.records["params"]["0.bias"], dtype=np.float64)[:, :, 0]
-        w, b = w_all[:, :N], b_all[:, :N]  # (T+1, N, d), (T+1, N)
-        clipped = float(np.mean(can.gradient_norm(w[:-1], b[:-1], res.loss) >= C * (1 - 1e-9)))
+        sign = -1.0 if can.label >= 0.5 or loss == "mse" else 1.0
+        one = replace(can, coordinate=0)  # the task keeps only the canary coordinate
+        w_all, b_all = run["w"].T, run["b"].T  # (T+1, 2N)
+        w, b = w_all[:, :N, None], b_all[:, :N]
+        clipped = float(np.mean(one.gradient_norm(w[:-1], b[:-1], loss) >= C * (1 - 1e-9)))
         if white:
             # what a white-box auditor sees: consecutive models; the declared normaliser and
             # learning rate turn each update back into the noisy gradient sum
             scale = float(train_kwargs["expected_batch_size"]) / float(lr)
-            obs = -np.diff(w_all[:, :, can.coordinate], axis=0) * scale / C  # (T, 2N)
-            shift = can.clipped_coordinate_gradient(w[:-1], b[:-1], C, res.loss) / C  # (T, N)
+            obs = -np.diff(w_all, axis=0) * scale / C  # (T, 2N)
+            shift = one.clipped_coordinate_gradient(w[:-1], b[:-1], C, loss) / C  # (T, N)
             per_step = sign * obs / sigma
             scores = per_step.sum(0) / math.sqrt(T)
         else:
-            scores = -sign * np.asarray(res.params["0.weight"], dtype=np.float64)[:, 0, can.coordinate]
+            scores = -sign * w_all[-1]
     s_in, s_out = scores[:N], scores[N:]
     run_level = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method=method)
     cp = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
@@ -244,6 +252,21 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         eps_theory, delta, main.epsilon_lower, alpha, method, "run-level", THREATS[threat], N,
         main.ceiling, main, run_level, cp, gdp_epsilon(max(mu_hat, 0.0), delta), main.mu_lower, T,
         sigma, clipped, main.assumption, s_in, s_out)
+
+
+def _task_key(task: DPSGDTrials, claimed: float | None) -> str:
+    """What a checkpoint must match: the data, the canary, the recipe and the trainer."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (task.X, task.y):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    recipe = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+              for k, v in sorted(task.train_kwargs.items())}
+    trainer = getattr(task.trainer, "__qualname__", "train_many")
+    h.update(repr((task.index, task.coordinate, task.runs_in, task.threat, recipe, trainer,
+                   claimed)).encode())
+    return "dpsgd-audit:" + h.hexdigest()[:32]
 
 
 def _route(route: str, white: bool, full_batch: bool, method: str, kw: dict[str, Any]) -> str:

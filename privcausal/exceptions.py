@@ -21,6 +21,10 @@ __all__ = [
     "NotFittedError",
     "DataNotFoundError",
     "ModelFileError",
+    "MissingDependencyError",
+    "CheckpointError",
+    "TrialTaskError",
+    "SpecError",
     "PrivacyLeakWarning",
     "ClippingWarning",
 ]
@@ -64,6 +68,23 @@ class DataNotFoundError(PrivCausalError, FileNotFoundError):
 
 class ModelFileError(PrivCausalError, ValueError):
     """A released-model file is truncated, tampered with, or of an unknown version."""
+
+
+class MissingDependencyError(PrivCausalError, ImportError):
+    """An optional dependency (ray, dask) is needed; the message names the extra to install."""
+
+
+class CheckpointError(PrivCausalError, ValueError):
+    """A checkpoint directory belongs to another plan (trials, batches, seed, task) or is unusable."""
+
+
+class TrialTaskError(PrivCausalError, RuntimeError):
+    """An audit task failed on a batch of trials; the original error is chained as the cause."""
+
+
+class SpecError(PrivCausalError, ValueError):
+    """An experiment spec (TOML) is malformed: a key is missing, unknown, or has a bad value;
+    the message names the key (``grid.epsilons``), never a record's values."""
 
 
 class PrivacyLeakWarning(UserWarning):
