@@ -25,9 +25,17 @@ _LAZY = {
 _LAZY.update({name: "audits.one_run" for name in ("one_run_p_value", "one_run_bound", "one_run_bound_from_scores")})
 _LAZY.update({name: "audits.mechanism" for name in ("audit_mechanism", "MechanismAuditResult")})
 _LAZY.update({name: "audits.harness" for name in ("audit_dpsgd", "DPSGDAuditResult")})
+_LAZY.update({name: "audits.crafted" for name in ("audit_hidden_state_mlp", "CraftedAuditResult")})
+_LAZY.update({name: "audits.crafted_canary" for name in ("crafted_mlp_canary", "CraftedCanary")})
 _LAZY.update({name: "audits.runner" for name in ("run_trials", "TrialResults")})
 _LAZY.update({name: "audits.report" for name in ("audit_record", "write_report")})
 _LAZY.update({name: "audits.figures" for name in ("score_histogram", "roc_figure", "epsilon_figure")})
+_LAZY.update({name: "audits.one_run_dpsgd" for name in ("audit_dpsgd_one_run", "OneRunAuditResult")})
+_LAZY.update({name: "audits.zoo" for name in ("broken_trainer", "reference_dpsgd", "BUGS")})
+_LAZY.update({name: "audits.scores" for name in ("product_llr", "projection_score")})
+_LAZY.update({name: "audits.neighbours" for name in ("worst_case_neighbours", "audit_domain", "extreme_row")})
+_LAZY.update({name: "audits.releases" for name in ("release_mechanism", "RELEASES", "EstimatorRelease")})
+_LAZY.update({name: "audits.estimator_audit" for name in ("audit_release", "EstimatorAudit")})
 
 __all__ = list(_LAZY)
 

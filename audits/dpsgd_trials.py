@@ -7,8 +7,8 @@ returns per trial only what the threat model lets the auditor see, reduced to th
 
 * ``"white-box"``: the canary coordinate of every intermediate model, and the bias, so the
   auditor can rebuild each step's noisy sum and the canary's clipped gradient;
-* ``"hidden-state"``: the canary coordinate of the final model (and the trajectory of the
-  in-world runs, used only to report how often the canary was clipped);
+* ``"hidden-state"``: the canary coordinate of the final model (and the trajectory of up to
+  16 in-world runs per batch, used only to report how often the canary was clipped);
 * ``"black-box"``: the final model's loss on the canary.
 
 The task is a picklable object, so batches can run in loky workers, on a Dask cluster or on
@@ -22,7 +22,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["DPSGDTrials"]
+__all__ = ["DPSGDTrials", "DIAGNOSTIC_RUNS"]
+
+#: hidden-state audits record the trajectory of this many canary runs per batch
+DIAGNOSTIC_RUNS = 16
 
 
 @dataclass
@@ -54,6 +57,13 @@ class DPSGDTrials:
         kw = dict(self.train_kwargs)
         kw.setdefault("init_params", {"0.weight": np.zeros((1, d)), "0.bias": np.zeros(1)})
         record = ("params",) if self.threat != "black-box" else ()
+        if self.threat == "hidden-state":
+            # the trajectory only serves the clipping diagnostic: a few canary runs suffice
+            # (recording all 20,000 runs' parameters would cost most of the audit's memory)
+            kw["record_models"] = np.flatnonzero(world_in)[:DIAGNOSTIC_RUNS]
+            if kw["record_models"].size == 0:
+                record = ()
+                del kw["record_models"]
         res = trainer(self.X, self.y, mask, random_state=int(seed), record=record,
                       dtype="float64", **kw)
         out = {
@@ -67,9 +77,16 @@ class DPSGDTrials:
             x, yy = self.X[[self.index]], self.y[[self.index]]
             out["score"] = -np.asarray(res.per_sample_loss(x, yy), dtype=np.float64)[:, 0]
             return out
-        w = np.asarray(res.records["params"]["0.weight"], dtype=np.float64)[:, :, 0, :]
-        b = np.asarray(res.records["params"]["0.bias"], dtype=np.float64)[:, :, 0]
-        # (T+1, k) -> (k, T+1): one row per trial
-        out["w"] = np.ascontiguousarray(w[:, :, self.coordinate].T)
-        out["b"] = np.ascontiguousarray(b.T)
+        out["w_final"] = np.asarray(res.params["0.weight"], dtype=np.float64)[:, 0, self.coordinate]
+        steps = int(res.steps)
+        # (T+1, k_recorded) -> (k, T+1): one row per trial, NaN where nothing was recorded
+        out["w"] = np.full((k, steps + 1), np.nan)
+        out["b"] = np.full((k, steps + 1), np.nan)
+        if record:
+            w = np.asarray(res.records["params"]["0.weight"], dtype=np.float64)[:, :, 0, :]
+            b = np.asarray(res.records["params"]["0.bias"], dtype=np.float64)[:, :, 0]
+            rows = kw.get("record_models")
+            rows = np.arange(k) if rows is None else np.asarray(rows, dtype=int)
+            out["w"][rows] = w[:, :, self.coordinate].T
+            out["b"][rows] = b.T
         return out

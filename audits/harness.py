@@ -168,7 +168,8 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     ``sampling_rate * (n + 1)``; pass ``expected_batch_size=...`` to change it). Models start
     from zero parameters (a data-independent choice of the auditor) so the canary's
     gradient stays clipped; ``canary_clipped_fraction`` reports how often it was (white-box and
-    hidden-state, over the canary runs' steps).
+    hidden-state, over the canary runs' steps; hidden-state audits record the trajectories of
+    at most 16 canary runs per batch for it).
     """
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")
@@ -211,8 +212,9 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         # the canary's gradient on its weight is negative (label 1): the update raises it
         sign = -1.0 if can.label >= 0.5 or loss == "mse" else 1.0
         one = replace(can, coordinate=0)  # the task keeps only the canary coordinate
-        w_all, b_all = run["w"].T, run["b"].T  # (T+1, 2N)
-        w, b = w_all[:, :N, None], b_all[:, :N]
+        w_all, b_all = run["w"].T, run["b"].T  # (T+1, 2N); NaN columns: not recorded
+        seen = np.flatnonzero(~np.isnan(w_all[0, :N]))
+        w, b = w_all[:, seen, None], b_all[:, seen]
         clipped = float(np.mean(one.gradient_norm(w[:-1], b[:-1], loss) >= C * (1 - 1e-9)))
         if white:
             # what a white-box auditor sees: consecutive models; the declared normaliser and
@@ -223,7 +225,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
             per_step = sign * obs / sigma
             scores = per_step.sum(0) / math.sqrt(T)
         else:
-            scores = -sign * w_all[-1]
+            scores = -sign * run["w_final"]
     s_in, s_out = scores[:N], scores[N:]
     run_level = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method=method)
     cp = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")

@@ -180,6 +180,10 @@ def _summary(d: Mapping[str, Any]) -> str:
     if d["violation"]:
         s += (". This EXCEEDS the claim: the mechanism or its accounting leaks more than it says"
               + (" (or the bound's assumption fails)" if "assumes" in assume else ""))
+    if math.isinf(top):
+        s += (f". The route is parametric (it measures the noise): {n} {d['trials_unit']} put no "
+              "ceiling on it; its assumption is stated in the report")
+        return s + "."
     s += f". A perfect attack with {n} {d['trials_unit']} could certify at most {top:.2f}"
     if d["at_ceiling"]:
         s += "; the bound is at that ceiling, so more trials could certify more"
