@@ -37,6 +37,8 @@ _LAZY.update({name: "audits.neighbours" for name in ("worst_case_neighbours", "a
 _LAZY.update({name: "audits.releases" for name in ("release_mechanism", "RELEASES", "EstimatorRelease")})
 _LAZY.update({name: "audits.estimator_audit" for name in ("audit_release", "EstimatorAudit")})
 
+_LAZY.update({name: "audits.curves" for name in ("run_curves", "CurveResult")})
+_LAZY.update({name: "audits.curve_spec" for name in ("load_spec", "parse_spec", "CurveSpec")})
 __all__ = list(_LAZY)
 
 

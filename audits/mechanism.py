@@ -144,6 +144,7 @@ def audit_mechanism(
     method: str = "clopper-pearson",
     selection_fraction: float = 0.5,
     random_state: Any = None,
+    score: Any = None,
 ) -> MechanismAuditResult:
     """Audit ``mechanism`` on neighbouring datasets; see the module docstring.
 
@@ -158,6 +159,9 @@ def audit_mechanism(
         trade-off curve is Gaussian, true of the Gaussian mechanism; labelled in the result)
     selection_fraction : share of samples used to choose the test
     random_state : seeds the sampling of the mechanism (its own noise included)
+    score : None or a score learner ``score(sel_D, sel_D_prime) -> f``, ``f(outputs) -> scores``
+        fitted on the selection half (:mod:`audits.scores`; e.g. ``product_llr()``, the
+        Neyman-Pearson test of composed Laplace releases); None: the projection above
 
     Returns
     -------
@@ -180,8 +184,12 @@ def audit_mechanism(
         out1 = sample_mechanism(mechanism, d1, samples, rng)
         if out0.shape[1] != out1.shape[1]:
             raise DataValidationError("the mechanism's outputs on D and D' have different sizes")
-        w = _project(out0[:n_sel], out1[:n_sel])
-        s0, s1 = out0 @ w, out1 @ w
+        if score is None:
+            w = _project(out0[:n_sel], out1[:n_sel])
+            s0, s1 = out0 @ w, out1 @ w
+        else:
+            f = score(out0[:n_sel], out1[:n_sel])
+            s0, s1 = np.asarray(f(out0), dtype=np.float64), np.asarray(f(out1), dtype=np.float64)
         t, sign, b_pos = _choose_test(s0[:n_sel], s1[:n_sel], delta, a, method)
         h0, h1 = sign * s0[n_sel:], sign * s1[n_sel:]
         s_in, s_out = (h1, h0) if b_pos else (h0, h1)
@@ -189,7 +197,8 @@ def audit_mechanism(
                                 method=method)
         desc = (f"pair {i}: {'-' if sign < 0 else ''}score >= {t:.6g} says "
                 f"{'D_prime' if b_pos else 'D'}; test chosen on {n_sel} samples per dataset, "
-                f"bound from the other {samples - n_sel}")
+                f"bound from the other {samples - n_sel}"
+                + ("" if score is None else f"; score: {getattr(f, '__name__', 'custom')}"))
         if best is None or res.epsilon_lower > best[0].epsilon_lower:
             best = (res, desc, s_in, s_out)
     assert best is not None

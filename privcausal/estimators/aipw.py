@@ -210,15 +210,16 @@ class AugmentedIPW(ATEEstimator):
             # count_weight sqrt(|ATE| / bound) with |ATE| <= w (see private_mean).
             pm = private_mean(psi, bound, s_agg * eps, count_weight=math.sqrt(clip), noise=noise, rng=rng,
                               n_draws=n_draws, label="AIPW pseudo-outcomes")
-            ate, draws, agg = pm.estimate, pm.draws, list(pm.events)
+            ate, draws, agg, stats = pm.estimate, pm.draws, list(pm.events), dict(pm.released)
         else:
             pm = private_mean(mu1 - mu0, ob.width, _EFFECT_MEAN_SHARE * s_agg * eps, count_weight=1.0,
                               noise=noise, rng=rng, n_draws=n_draws, label="AIPW: mean of mu1 - mu0")
+            stats = {f"effect_{k}": v for k, v in pm.released.items()}
             w = np.where(t == 1, 1.0 / e, 1.0 / (1.0 - e))
             resid = y - np.where(t == 1, mu1, mu0)  # in [-w, w]
             means, arm_draws, arm_events = hajek_arms(
                 t == 1, w, resid, ob.width, clip, (1.0 - _EFFECT_MEAN_SHARE) * s_agg * eps, noise=noise,
-                rng=rng, n_draws=n_draws, label="AIPW residuals")
+                rng=rng, n_draws=n_draws, label="AIPW residuals", released=stats)
             ate = pm.estimate + means[0] - means[1]
             draws = pm.draws + arm_draws[0] - arm_draws[1]
             agg = [*pm.events, *arm_events]
@@ -229,6 +230,7 @@ class AugmentedIPW(ATEEstimator):
         ]
         self.ate_ = float(ate)
         self.ate_draws_ = draws
+        self.noisy_stats_ = stats  # the released noisy aggregate statistics
         self.fold_of_ = folds  # which fold fitted on each record (random, not data-dependent)
         self.privacy_ = make_receipt(
             f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})",

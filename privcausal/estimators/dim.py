@@ -174,6 +174,9 @@ class DifferenceInMeans(ATEEstimator):
     n_ : int
     arm_means_ : (2,) released arm means (control, treated) on the outcome's scale
     n_noisy_ : (2,) released noisy arm sizes
+    noisy_stats_ : dict of (2,) arrays, every released noisy statistic per arm (control,
+        treated): ``count``, ``sum`` (of centred outcomes) and, for a non-binary outcome,
+        ``sum_sq`` (as :func:`release_sums` returns it); the release is post-processing of these
     ate_draws_ : (n_bootstrap,) bootstrap draws of (release - truth) under the fitted model
     """
 
@@ -235,6 +238,9 @@ class DifferenceInMeans(ATEEstimator):
         s_noisy, q_noisy = release_sums(n, n_noisy, su, suu, plan, noise)
         m = arm_means(n_noisy, s_noisy, plan.bound)
         self.n_noisy_ = n_noisy
+        self.noisy_stats_ = {"count": n_noisy, "sum": s_noisy}
+        if q_noisy is not None:
+            self.noisy_stats_["sum_sq"] = q_noisy
         self.arm_means_ = m + outcome.center
         self.ate_ = float(m[1] - m[0])
         events = moment_events(plan)

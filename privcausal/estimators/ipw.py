@@ -38,7 +38,7 @@ References
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,9 @@ class PrivateMean:
     estimate: float
     draws: np.ndarray
     events: tuple[PrivacyEvent, ...]
+    #: the released noisy statistics ``sum``, ``count``, ``sum_sq`` (the estimate is their
+    #: post-processing)
+    released: dict[str, float] = field(default_factory=dict)
 
 
 def private_mean(
@@ -124,7 +127,7 @@ def private_mean(
         + m_s.scale * rng.laplace(size=n_draws) / n_hat
         - est * m_n.scale * rng.laplace(size=n_draws) / n_hat
     )
-    return PrivateMean(est, draws, events)
+    return PrivateMean(est, draws, events, {"sum": S, "count": N, "sum_sq": Q})
 
 
 def hajek_arms(
@@ -139,6 +142,7 @@ def hajek_arms(
     rng: np.random.Generator,
     n_draws: int,
     label: str,
+    released: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[PrivacyEvent]]:
     """Per-arm weighted means ``sum w v / sum w`` (arm 1, arm 0) with pure ``epsilon``-DP.
 
@@ -147,6 +151,8 @@ def hajek_arms(
     ``Q = sum w^2 v^2`` (``(bound/clip)^2``) and ``V = sum w^2`` (``1/clip^2``), with the shares
     ``_HAJEK_SPLIT`` of epsilon; a record is in one arm, so the arms compose in parallel.
     Returns the two means, their (release - truth) draws (rows: arm 1, arm 0) and the events.
+    If ``released`` is a dict, it receives the noisy ``A``, ``B``, ``Q``, ``V`` as (2,) arrays
+    indexed by arm (control, treated).
     """
     eps = [f * epsilon for f in _HAJEK_SPLIT]
     sens = (bound / clip, 1.0 / clip, (bound / clip) ** 2, 1.0 / clip**2)
@@ -159,6 +165,9 @@ def hajek_arms(
         wa, va = w[mask], values[mask]
         true = {"A": wa @ va, "B": wa.sum(), "Q": (wa * va) @ (wa * va), "V": wa @ wa}
         rel = {k: mechs[k].randomise(float(true[k]), noise) for k in keys}
+        if released is not None:
+            for k in keys:
+                released.setdefault(k, np.zeros(2))[arm] = rel[k]
         for k in keys:
             per_arm[k].append(mechs[k].event(f"{label}, arm {arm}: {what[k]}"))
         B = max(rel["B"], 1.0)
@@ -198,6 +207,13 @@ class InversePropensityWeighting(ATEEstimator):
         Bootstrap draws for the interval.
     random_state : None, int or Generator
         None: secure noise (OS CSPRNG). A seed makes everything reproducible (experiments only).
+
+    Attributes
+    ----------
+    ate_, ate_draws_, privacy_
+    propensity_ : the released DP propensity model (``coef_`` on the unit-ball design)
+    noisy_stats_ : dict, the released noisy sums: ``A``, ``B``, ``Q``, ``V`` per arm (control,
+        treated) for Hajek, ``sum``, ``count``, ``sum_sq`` of the pseudo-outcomes for HT
     """
 
     def __init__(
@@ -242,15 +258,17 @@ class InversePropensityWeighting(ATEEstimator):
         m, h = ob.center, 0.5 * ob.width
         yc = data.outcome - m
         if self.normalization == "hajek":
+            stats: dict[str, Any] = {}
             means, arm_draws, agg = hajek_arms(t, w, yc, h, clip, eps_agg, noise=noise, rng=rng,
-                                               n_draws=int(self.n_draws), label="IPW")
+                                               n_draws=int(self.n_draws), label="IPW", released=stats)
             ate, draws = means[0] - means[1], arm_draws[0] - arm_draws[1]
         else:
             psi = np.where(t, w * yc, -w * yc)
             pm = private_mean(psi, h / clip, eps_agg, count_weight=math.sqrt(clip), noise=noise,
                               rng=rng, n_draws=int(self.n_draws), label="IPW (Horvitz-Thompson) pseudo-outcomes")
-            ate, draws, agg = pm.estimate, pm.draws, list(pm.events)
+            ate, draws, agg, stats = pm.estimate, pm.draws, list(pm.events), pm.released
         self.propensity_ = model
+        self.noisy_stats_ = stats
         self.ate_ = float(ate)
         self.ate_draws_ = draws
         self.privacy_ = make_receipt(

@@ -93,7 +93,7 @@ from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.dim import check_share
 from privcausal.estimators.intervals import check_n_bootstrap
 from privcausal.estimators.regression_release import (
-    Config, DesignLayout, arm_stats, bootstrap_draws, receipt_events, release,
+    Config, DesignLayout, arm_stats, bootstrap_draws, noisy_stats, receipt_events, release,
 )
 from privcausal.estimators.sufficient import SufficientStats, compute_stats
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
@@ -149,6 +149,8 @@ class RegressionAdjustment(ATEEstimator):
     coef_ : (2, p) released slopes per arm (zeros in the DiM plan)
     feature_names_ : names of the reference-coded features
     noise_norm_ : the noise norm ``tau`` the ridge and the plan used (0 when non-private)
+    noisy_stats_ : dict of per-arm arrays, every noisy statistic released
+        (:func:`~privcausal.estimators.regression_release.noisy_stats`)
     """
 
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
@@ -227,6 +229,7 @@ class RegressionAdjustment(ATEEstimator):
         self.plan_ = rel.plan
         self.coef_ = rel.beta
         self.n_noisy_ = rel.n_noisy
+        self.noisy_stats_ = noisy_stats(rel, cfg)
         self.noise_norm_ = cfg.tau
         self.feature_names_ = cfg.layout.names
         self.privacy_ = make_receipt(

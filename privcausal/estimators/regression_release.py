@@ -25,7 +25,8 @@ from privcausal.estimators.intervals import (
 from privcausal.estimators.sufficient import SufficientStats
 from privcausal.privacy import PrivacyEvent, gaussian_sigma, noise_source, parallel
 
-__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events", "bootstrap_draws"]
+__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events", "bootstrap_draws",
+           "noisy_stats"]
 
 _TAU_DRAWS = 16
 
@@ -208,6 +209,7 @@ class Release:
     ubar: np.ndarray  # (2,) centred arm means
     xbar: np.ndarray  # (2, p)
     gram: tuple[np.ndarray, ...]  # PSD-projected centred Gram per arm (adjusted plan)
+    covariate_stats: tuple[dict[str, Any], ...] = ()  # per arm: the Gaussian release (adjusted plan)
 
 
 def arm_stats(stats: SufficientStats, layout: DesignLayout, center: float) -> list[dict[str, Any]]:
@@ -278,7 +280,28 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
         grams.append(C)
         mu[a] = np.clip(ubar[a] + beta[a] @ (xpool - xbar[a]), -cfg.bound, cfg.bound)
     q = None if cfg.binary else np.array([noisy[0]["q"], noisy[1]["q"]])
-    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams))
+    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams), tuple(noisy))
+
+
+def noisy_stats(rel: Release, cfg: Config) -> dict[str, np.ndarray]:
+    """Every noisy statistic that ``rel`` released, per arm (rows: control, treated).
+
+    ``count`` and ``sum`` (of centred outcomes) always; the DiM plan adds ``sum_sq`` (non-binary
+    outcome); the adjusted plan adds ``sum_x``, ``gram`` (the released upper-triangle entries,
+    ``cfg.layout.rows``/``cols``), ``sum_xu`` and, non-binary, ``sum_sq``. ``sum_sq`` is as
+    released: the mechanism's ``sum (u^2 - B^2/2)`` shifted back by ``B^2/2`` times the noisy
+    count. Everything else the estimator reports is post-processing of these.
+    """
+    out = {"count": rel.n_noisy, "sum": rel.s_noisy}
+    if rel.covariate_stats:
+        lay = cfg.layout
+        arms = rel.covariate_stats
+        out["sum_x"] = np.stack([a["sx"] for a in arms])
+        out["gram"] = np.stack([a["S"][lay.rows, lay.cols] for a in arms])
+        out["sum_xu"] = np.stack([a["Su"] for a in arms])
+    if rel.q_noisy is not None:
+        out["sum_sq"] = np.asarray(rel.q_noisy, dtype=np.float64)
+    return out
 
 
 def _gaussian_event(cfg: Config) -> PrivacyEvent:

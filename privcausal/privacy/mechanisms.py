@@ -15,6 +15,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -45,9 +46,15 @@ def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> fl
         return 0.0
     if d == 0:
         raise PrivacyParameterError("the Gaussian mechanism needs delta > 0")
+    return _analytic_sigma(eps, d, s)
+
+
+@functools.lru_cache(maxsize=1024)
+def _analytic_sigma(epsilon: float, delta: float, sensitivity: float) -> float:
+    """diffprivlib's calibration (a numerical search, ~1 ms), memoised: it is deterministic."""
     from diffprivlib.mechanisms import GaussianAnalytic
 
-    return float(GaussianAnalytic(epsilon=eps, delta=d, sensitivity=s)._scale)
+    return float(GaussianAnalytic(epsilon=epsilon, delta=delta, sensitivity=sensitivity)._scale)
 
 
 @dataclass(frozen=True)
