@@ -233,6 +233,14 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         main, check = composed_white_box_bound(obs[:, :N], obs[:, N:], shift, sigma_claimed=sigma,
                                                delta=delta, alpha=alpha)
         mu_hat = math.sqrt(T) / check.sigma_hat
+        if not check.independent:
+            # the composition needs fresh noise at every step: report what needs no such thing
+            return DPSGDAuditResult(
+                eps_theory, delta, run_level.epsilon_lower, alpha, method,
+                "run-level (composed route refused: residuals correlated across steps)",
+                THREATS[threat], N, run_level.ceiling, run_level, run_level, cp,
+                gdp_epsilon(max(_mu_hat(s_in, s_out), 0.0), delta), run_level.mu_lower, T,
+                sigma, clipped, run_level.assumption, s_in, s_out, check.to_dict())
         return DPSGDAuditResult(
             eps_theory, delta, main.epsilon_lower, alpha, method, "composed", THREATS[threat], N,
             main.ceiling, main, run_level, cp, gdp_epsilon(mu_hat, delta), main.mu_lower, T,

@@ -29,7 +29,12 @@ part is checked: the in-world residual mean must be consistent with 0 (a z-test 
 alpha). If it is significantly positive (more canary signal than clipping allows, e.g. clipping
 skipped), the bound also uses the data's own lower confidence bound on the shift; if
 significantly negative (less signal than assumed), the known-shift route is abandoned for the
-data's shift bound alone, which is conservative.
+data's shift bound alone, which is conservative. Independence across steps is checked too:
+the lag-1 autocorrelation of each run's residuals, and the spread of the per-step means across
+runs (noise shared between runs inflates it), each refused beyond |z| = 4 (an honest
+audit is refused with probability about 1e-4: these are diagnostics, outside the confidence
+statement); noise reused across steps or runs fails them by far, and the harness then reports the run-level bound instead (``independent``
+is False in the check).
 
 References
 ----------
@@ -52,14 +57,19 @@ from audits.bounds import EpsilonLowerBound, gdp_epsilon
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_alpha, check_delta
 
-__all__ = ["ComposedNoiseCheck", "composed_white_box_bound", "ASSUME_COMPOSED"]
+__all__ = ["ComposedNoiseCheck", "composed_white_box_bound", "ASSUME_COMPOSED", "INDEPENDENCE_Z"]
+
+#: |z| beyond which the independence diagnostics refuse the composed route
+INDEPENDENCE_Z = 4.0
 
 ASSUME_COMPOSED = (
     "per-step Gaussian statistics composed (white-box, full batch): the noise on the canary "
     "coordinate is Gaussian and independent across steps and runs, and the canary enters each "
     "step's sum as its gradient clipped at the declared norm (checked by a z-test on the "
-    "in-world residual mean); mu = sqrt(sum_t c_t^2) / sigma_upper by exact GDP composition, "
-    "sigma_upper a chi-square upper confidence bound on the noise actually added"
+    "in-world residual mean; independence by the lag-1 autocorrelation of the residuals, and the "
+    "audit falls back to the run-level bound when it is rejected); mu = sqrt(sum_t c_t^2) / "
+    "sigma_upper by exact GDP composition, sigma_upper a chi-square upper confidence bound on "
+    "the noise actually added"
 )
 
 
@@ -73,9 +83,30 @@ class ComposedNoiseCheck:
     residuals: int
     shift_z: float
     shift_route: str
+    autocorrelation_z: float = 0.0
+    across_runs_z: float = 0.0
+    independent: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def _independence(r: np.ndarray) -> tuple[float, float]:
+    """z statistics of lag-1 autocorrelation (two-sided) and of dependence across runs
+    (one-sided, large = runs share noise) for residuals ``r`` of shape (T, K)."""
+    T, K = r.shape
+    dm = r - r.mean(axis=0, keepdims=True)
+    ss = float(np.sum(dm**2))
+    if T < 3 or K < 2 or ss <= 0:
+        return (0.0, 0.0) if ss > 0 or r.size == 0 else (math.inf, math.inf)
+    var = ss / (K * (T - 1))
+    pairs = (T - 1) * K
+    # centring per run biases the lag-1 autocorrelation by about -1/(T-1): remove it
+    ac = float(np.sum(dm[1:] * dm[:-1])) / pairs / var + 1.0 / (T - 1)
+    z_ac = ac * math.sqrt(pairs)
+    stat = float(np.sum(dm.mean(axis=1) ** 2)) * K / var
+    z_runs = (stat - (T - 1)) / math.sqrt(2.0 * (T - 1))
+    return z_ac, z_runs
 
 
 def composed_white_box_bound(obs_in: Any, obs_out: Any, shift_in: Any, *, sigma_claimed: float,
@@ -110,14 +141,20 @@ def composed_white_box_bound(obs_in: Any, obs_out: Any, shift_in: Any, *, sigma_
     a = alpha / 2.0
     sigma_hat = math.sqrt(ss / n)
     sigma_up = math.sqrt(ss / float(stats.chi2.ppf(a, n)))
-    # the shift check: in-world residual mean against 0, in units of its standard error
+    # the shift check: in-world residual mean against 0, in units of its standard error,
+    # signed so that z > 0 means more canary signal than its clipped gradient
+    sgn = float(np.sign(c.mean())) or 1.0
     se = sigma_hat / math.sqrt(r_in.size)
-    z = float(r_in.mean() / se) if se > 0 else math.inf
+    z = float(sgn * r_in.mean() / se) if se > 0 else math.inf
     crit = float(special.ndtri(1.0 - a))
+    # the independence checks, on residuals centred per run (a constant offset, e.g. clipping
+    # skipped, is the shift check's business): (i) lag-1 autocorrelation along the steps,
+    # about N(0, 1/pairs) with fresh noise at every step; (ii) the per-step means across runs,
+    # whose sum of squares is about sigma^2 / K * chi2(T) with noise independent across runs
+    z_ac, z_runs = _independence(np.concatenate([r_in, o_out], axis=1))
     # the canary's sensitivity as the auditor computes it, worst (smallest) over the runs
     mu_known = float(np.sqrt(np.min(np.sum(c**2, axis=0)))) / sigma_up
     # the data's own lower bound on the mean shift per step (sign of the canary's gradient)
-    sgn = np.sign(c.mean()) or 1.0
     d = sgn * (o_in.mean() - o_out.mean())
     se_d = sigma_hat * math.sqrt(1.0 / o_in.size + 1.0 / o_out.size)
     shift_lo = max(d - crit * se_d, 0.0)
@@ -135,5 +172,8 @@ def composed_white_box_bound(obs_in: Any, obs_out: Any, shift_in: Any, *, sigma_
         int(n_in_runs), int(o_out.shape[1]), math.inf, mu, None,
         {"steps": int(T), "residuals": int(n)},
     )
-    check = ComposedNoiseCheck(float(sigma_claimed), sigma_hat, sigma_up, int(n), z, route)
+    lim = INDEPENDENCE_Z
+    independent = abs(z_ac) <= lim and z_runs <= lim
+    check = ComposedNoiseCheck(float(sigma_claimed), sigma_hat, sigma_up, int(n), z, route,
+                               z_ac, z_runs, independent)
     return bound, check
