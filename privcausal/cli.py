@@ -24,7 +24,11 @@ examples:
   privcausal fit --data ihdp:1 --estimator dp-tarnet --epsilon 4 --save model/ --json
   privcausal attack membership --model model/ --members m.csv --nonmembers n.csv \\
       --population p.csv --attack rmia --reference-models 4 --report attack-report/
+  privcausal audit dpsgd --epsilon 4 --threat white-box --trials 5 --json
+  privcausal audit mechanism --mechanism mech.py:release --neighbours mech.py:pair --epsilon 1
+  privcausal audit model --model model/ --members m.csv --nonmembers n.csv --report audit/
   privcausal estimators                             # list every estimator and its twin
+  privcausal curves experiments/curves_ate_trauma.toml   # privacy-utility curves and figures
 """
 
 FIT_EXAMPLES = """\
@@ -88,8 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("estimators", help="list the estimators")
     from attacks.cli import add_attack_parser
+    from audits.cli import add_audit_parser
 
     add_attack_parser(sub)
+    add_audit_parser(sub)
+    from audits.curves_cli import add_curves_parser
+
+    add_curves_parser(sub)
     return p
 
 
@@ -224,7 +233,20 @@ def cmd_attack(args: argparse.Namespace) -> int:
     return run(args)
 
 
-COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators, "attack": cmd_attack}
+def cmd_audit(args: argparse.Namespace) -> int:
+    from audits.cli import cmd_audit as run
+
+    return run(args)
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from audits.curves_cli import cmd_curves as run
+
+    return run(args)
+
+
+COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators, "attack": cmd_attack,
+            "audit": cmd_audit, "curves": cmd_curves}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

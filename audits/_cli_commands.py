@@ -1,0 +1,210 @@
+"""The work behind ``privcausal audit dpsgd|mechanism|model`` (see :mod:`audits.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from privcausal.exceptions import DataNotFoundError, DataValidationError, PrivCausalError
+
+__all__ = ["run_dpsgd", "run_mechanism", "run_model", "load_callable", "registry_features"]
+
+
+def registry_features(n: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` records of the simulated trauma registry, encoded on the declared domain with rows
+    scaled into the unit ball, and the binary outcome (30-day death)."""
+    from privcausal.data import simulate_trauma
+    from privcausal.design import DesignEncoder
+
+    data = simulate_trauma(n=int(n), random_state=random_state)
+    enc = DesignEncoder(data.domain)
+    X = enc.transform(data.covariates) / float(enc.row_norm_bound)
+    return X, np.asarray(data.outcome, dtype=np.float64)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not (args.no_progress or args.json)
+
+
+def run_dpsgd(args: argparse.Namespace) -> Any:
+    canary = {"white-box": "dirac", "hidden-state": "dirac", "black-box": "input"}[args.threat]
+    if args.canary not in ("auto", canary):
+        raise DataValidationError(f"the {args.threat} audit uses the {canary} canary "
+                                  f"(--canary {args.canary} is not available there)")
+    rng = np.random.default_rng(args.random_state)
+    X, y = registry_features(args.n, rng)
+    seed = None if args.random_state is None else int(rng.integers(2**62))
+    common = dict(epsilon=args.epsilon, delta=args.delta, steps=args.steps, alpha=args.alpha,
+                  sampling_rate=args.sampling_rate, lr=args.lr, max_grad_norm=args.max_grad_norm,
+                  random_state=seed)
+    if args.bound in ("one-run", "fdp-one-run"):
+        from audits.one_run_dpsgd import audit_dpsgd_one_run
+
+        return audit_dpsgd_one_run(X, y, threat=args.threat, canaries=args.canaries,
+                                   bound="steinke" if args.bound == "one-run" else "fdp", **common)
+    from audits.harness import audit_dpsgd
+
+    trials = args.trials or (5 if args.threat == "white-box" else 1000)
+    return audit_dpsgd(X, y, threat=args.threat, trials=trials, bound=args.bound,
+                       backend=args.backend, n_jobs=args.n_jobs, batch_size=args.batch_size,
+                       checkpoint=args.checkpoint, scheduler=args.scheduler, address=args.address,
+                       progress=_progress(args), **common)
+
+
+def load_callable(spec: str, what: str) -> Callable[..., Any]:
+    """``MODULE:FUNCTION`` or ``FILE.py:FUNCTION`` -> the callable (the current folder is
+    importable, as with ``python -m``)."""
+    if not isinstance(spec, str) or spec.count(":") < 1:
+        raise DataValidationError(f"{what} must be MODULE:FUNCTION or FILE.py:FUNCTION, got {spec!r}")
+    mod_name, _, attr = spec.rpartition(":")
+    if mod_name.endswith(".py"):
+        path = Path(mod_name)
+        if not path.is_file():
+            raise DataNotFoundError(f"{what}: file not found: {path}")
+        name = f"_privcausal_user_{path.stem}"
+        loader = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[name] = module
+        loader.loader.exec_module(module)
+        _pickle_by_value(module)
+    else:
+        if "" not in sys.path and "." not in sys.path:
+            sys.path.insert(0, "")
+        try:
+            module = importlib.import_module(mod_name)
+        except ImportError as exc:
+            raise DataNotFoundError(f"{what}: cannot import module {mod_name!r} ({exc})") from exc
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise DataNotFoundError(f"{what}: {mod_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise DataValidationError(f"{what}: {spec!r} is not callable")
+    return obj
+
+
+def _pickle_by_value(module: Any) -> None:
+    """A file loaded by path is not importable in loky/Dask/Ray workers: ship its code."""
+    for name in ("joblib.externals.cloudpickle", "cloudpickle"):
+        try:
+            importlib.import_module(name).register_pickle_by_value(module)
+        except (ImportError, AttributeError, ValueError):  # pragma: no cover - optional
+            pass
+
+
+@dataclass
+class _Draws:
+    """Runner task: outputs of the mechanism on one dataset for a batch of trials."""
+
+    mechanism: Callable[..., Any]
+    data: Any
+
+    def __call__(self, start: int, stop: int, seed: int) -> dict[str, np.ndarray]:
+        from audits.mechanism import sample_mechanism
+
+        out = sample_mechanism(self.mechanism, self.data, stop - start, np.random.default_rng(seed))
+        return {"output": out}
+
+
+@dataclass
+class RunnerMechanism:
+    """A mechanism whose ``batch`` draws spread over the runner's backend."""
+
+    mechanism: Callable[..., Any]
+    backend: str
+    n_jobs: int | None = None
+    scheduler: Any = None
+    address: str | None = None
+    progress: bool = False
+
+    def __call__(self, data: Any, random_state: Any) -> Any:
+        return self.mechanism(data, random_state)
+
+    def batch(self, data: Any, n: int, seed: int) -> np.ndarray:
+        from audits.runner import run_trials
+
+        res = run_trials(_Draws(self.mechanism, data), int(n), backend=self.backend,
+                         n_jobs=self.n_jobs, scheduler=self.scheduler, address=self.address,
+                         random_state=int(seed), progress=self.progress, desc="mechanism draws")
+        return res["output"]
+
+
+def run_mechanism(args: argparse.Namespace) -> Any:
+    from audits.mechanism import audit_mechanism
+
+    mech = load_callable(args.mechanism, "--mechanism")
+    neighbours = load_callable(args.neighbours, "--neighbours")
+    if args.backend != "sequential":
+        mech = RunnerMechanism(mech, args.backend, args.n_jobs, args.scheduler, args.address,
+                               _progress(args))
+    method = "gaussian-dp" if args.bound == "gdp" else "clopper-pearson"
+    return audit_mechanism(mech, neighbours, epsilon=args.epsilon, delta=args.delta,
+                           samples=args.samples, alpha=args.alpha, method=method,
+                           random_state=args.random_state)
+
+
+def _read_csv(path: str) -> Any:
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"file not found: {p}")
+    return pd.read_csv(p)
+
+
+def run_model(args: argparse.Namespace) -> dict[str, Any]:
+    """Membership scores of members and non-members, then the chosen bound."""
+    from attacks.membership import membership_attacks
+    from attacks.targets import load_target
+    from audits.bounds import bound_from_scores
+    from audits.one_run import one_run_bound_from_scores
+
+    kw = {"task": "binary"} if str(args.model).lower().endswith(".csv") else {}
+    target = load_target(args.model, **kw)
+    receipt = getattr(getattr(target, "model", None), "receipt", None)
+    eps = args.epsilon if args.epsilon is not None else getattr(receipt, "epsilon", None)
+    if eps is None:
+        raise PrivCausalError("this model carries no receipt: give the claimed --epsilon")
+    delta = args.delta if args.delta is not None else float(getattr(receipt, "delta", 0.0) or 0.0)
+    members, non = _read_csv(args.members), _read_csv(args.nonmembers)
+    pop = _read_csv(args.population) if args.population else None
+    res = membership_attacks(target, members, non, pop, attacks=(args.attack,),
+                             n_reference=args.reference_models, random_state=args.random_state,
+                             progress=_progress(args))[args.attack]
+    labels = np.asarray(res.labels).astype(int)
+    scores = np.asarray(res.scores, dtype=np.float64)
+    s_in, s_out = scores[labels == 1], scores[labels == 0]
+    threat = (f"black-box: the released model's outputs on {labels.size} records known to be "
+              f"members or not ({args.attack} attack)")
+    if args.bound in ("one-run", "fdp-one-run"):
+        if args.bound == "fdp-one-run" and delta <= 0:
+            raise PrivCausalError("the f-DP one-run bound needs --delta > 0")
+        m = labels.size
+        ks = sorted({max(1, int(m * f)) for f in (0.01, 0.05, 0.1, 0.25)})
+        b = one_run_bound_from_scores(scores, labels, k_plus=ks, k_minus=ks, delta=delta,
+                                      alpha=args.alpha,
+                                      method="steinke" if args.bound == "one-run" else "fdp")
+        note = ("valid if each audited record was a member independently with probability 1/2 "
+                "(a random split of the audited records); otherwise an estimate")
+    else:
+        b = bound_from_scores(s_in, s_out, delta=delta, alpha=args.alpha,
+                              method="gaussian-dp" if args.bound == "gdp" else "clopper-pearson")
+        note = ("treats each audited record as an independent trial of the membership game; "
+                "records of one model are not independent, so this is an estimate")
+    return {
+        "epsilon_theory": float(eps), "delta": delta, "epsilon_lower": float(b.epsilon_lower),
+        "alpha": float(args.alpha), "bound": b.method, "threat_model": threat,
+        "trials": int(labels.size), "ceiling": float(b.ceiling),
+        "assumption": f"{b.assumption}; {note}", "attack": args.attack,
+        "threshold_selection": b.threshold_selection, "scores_in": s_in, "scores_out": s_out,
+        "mu_lower": None if b.mu_lower is None or not math.isfinite(b.mu_lower) else b.mu_lower,
+    }
