@@ -220,6 +220,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     summary = run_demo(out=args.out, n=args.n, epsilon=args.epsilon, delta=args.delta,
                        random_state=args.random_state, progress=not args.json)
+    from audits.demo_audit import demo_audits
+
+    summary.update(demo_audits(args.out, epsilon=args.epsilon, delta=args.delta,
+                               random_state=args.random_state, progress=not args.json))
     if args.json:
         print(json.dumps(summary))
     else:

@@ -87,3 +87,8 @@ def test_demo_writes_a_report(tmp_path, capsys):
     assert code == 0 and (tmp_path / "report.md").is_file() and (tmp_path / "ate_forest.png").is_file()
     names = {r["estimator"] for r in out["rows"]}
     assert {"dim", "regression", "ipw", "aipw", "dim-np"} <= names
+    # the demo audits its own releases: never above the claim, and close to it (seeded)
+    assert len(out["audits"]) == 2 and (tmp_path / "audit" / "audit.html").is_file()
+    for rec in out["audits"]:
+        assert 0.8 * rec["epsilon_theory"] <= rec["epsilon_lower"] <= rec["epsilon_theory"]
+    assert "Audits: empirical epsilon" in (tmp_path / "report.md").read_text()
