@@ -53,6 +53,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from audits.result import ClaimComparison
 from audits.bounds import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.canaries import input_canary
 from audits.crafted_canary import (
@@ -84,7 +85,7 @@ DIRECTIONS = ("init", "reference", "final")
 
 
 @dataclass(frozen=True)
-class CraftedAuditResult:
+class CraftedAuditResult(ClaimComparison):
     """A hidden-state MLP audit: the accountant's epsilon beside the empirical lower bounds.
 
     ``result`` is the bound of the requested method (its ``ceiling`` is ``ceiling``);
@@ -120,22 +121,15 @@ class CraftedAuditResult:
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
-    @property
-    def ratio(self) -> float:
-        return self.epsilon_lower / self.epsilon_theory if self.epsilon_theory > 0 else math.nan
 
-    @property
-    def violation(self) -> bool:
-        return self.epsilon_lower > self.epsilon_theory
 
     def to_dict(self) -> dict[str, Any]:
-        fix = lambda x: (str(x) if isinstance(x, float) and math.isinf(x) else x)  # noqa: E731
-        out = {k: fix(getattr(self, k)) for k in (
+        out = self._fields((
             "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "threat_model", "canary",
             "direction", "trials", "ceiling", "epsilon_estimate", "mu_estimate", "steps",
             "noise_multiplier", "sampling_rate", "canary_clipped_fraction", "column_share",
-            "signal_efficiency", "diagnostic_runs", "architecture")}
-        out.update(ratio=self.ratio, violation=self.violation, assumption=self.result.assumption,
+            "signal_efficiency", "diagnostic_runs", "architecture"))
+        out.update(assumption=self.result.assumption,
                    epsilon_lower_cp=self.clopper_pearson.epsilon_lower,
                    ceiling_cp=self.clopper_pearson.ceiling, result=self.result.to_dict(),
                    clopper_pearson=self.clopper_pearson.to_dict())

@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from audits.result import ClaimComparison
 from audits.bounds import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.canaries import dirac_canary, input_canary
 from audits.dpsgd_trials import DPSGDTrials
@@ -66,7 +67,7 @@ PER_STEP_ASSUMPTION = (
 
 
 @dataclass(frozen=True)
-class DPSGDAuditResult:
+class DPSGDAuditResult(ClaimComparison):
     """One DP-SGD audit: the accountant's epsilon beside the empirical lower bound.
 
     ``result`` is the bound behind ``epsilon_lower``: the run-level bound (``route="run-level"``)
@@ -98,22 +99,14 @@ class DPSGDAuditResult:
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     noise_check: dict[str, Any] | None = None
 
-    @property
-    def ratio(self) -> float:
-        return self.epsilon_lower / self.epsilon_theory if self.epsilon_theory > 0 else math.nan
 
-    @property
-    def violation(self) -> bool:
-        """True when the audit proves more leakage than the accountant claims."""
-        return self.epsilon_lower > self.epsilon_theory
 
     def to_dict(self) -> dict[str, Any]:
-        fix = lambda x: (str(x) if isinstance(x, float) and math.isinf(x) else x)  # noqa: E731
-        out = {k: fix(getattr(self, k)) for k in (
+        out = self._fields((
             "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "route", "threat_model",
             "trials", "ceiling", "epsilon_estimate", "mu_lower", "steps", "noise_multiplier",
-            "canary_clipped_fraction", "assumption", "noise_check")}
-        out.update(ratio=self.ratio, violation=self.violation, result=self.result.to_dict(),
+            "canary_clipped_fraction", "assumption", "noise_check"))
+        out.update(result=self.result.to_dict(),
                    run_level=self.run_level.to_dict(), clopper_pearson=self.clopper_pearson.to_dict())
         return out
 

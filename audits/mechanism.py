@@ -35,6 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from audits.bounds import EpsilonLowerBound, bound_from_scores, ceiling
+from audits.result import ClaimComparison
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.validation import check_alpha, check_delta, check_epsilon, check_random_state
 
@@ -44,7 +45,7 @@ THREAT_MODEL = "black-box: the adversary sees the mechanism's outputs on D or D'
 
 
 @dataclass(frozen=True)
-class MechanismAuditResult:
+class MechanismAuditResult(ClaimComparison):
     """The audit of one mechanism: the theoretical epsilon beside the empirical lower bound."""
 
     epsilon_theory: float
@@ -61,14 +62,7 @@ class MechanismAuditResult:
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
-    @property
-    def ratio(self) -> float:
-        return self.epsilon_lower / self.epsilon_theory if self.epsilon_theory > 0 else math.nan
 
-    @property
-    def violation(self) -> bool:
-        """True when the audit proves the mechanism spends more than it claims."""
-        return self.epsilon_lower > self.epsilon_theory
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

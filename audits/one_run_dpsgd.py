@@ -45,6 +45,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import special
 
+from audits.result import ClaimComparison, json_number
 from audits.bounds import ASSUME_ONE_RUN, EpsilonLowerBound
 from audits.one_run import one_run_bound, one_run_bound_from_scores
 from privcausal.exceptions import DataTypeError, DataValidationError
@@ -63,7 +64,7 @@ DEFAULT_GUESS_FRACTIONS = (0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
-class OneRunAuditResult:
+class OneRunAuditResult(ClaimComparison):
     """A one-run DP-SGD audit: the accountant's epsilon beside both one-run lower bounds.
 
     ``epsilon_lower`` is the ``bound`` method's (``steinke`` or ``fdp``); ``ceiling`` is that
@@ -95,25 +96,16 @@ class OneRunAuditResult:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     included: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
 
-    @property
-    def ratio(self) -> float:
-        return self.epsilon_lower / self.epsilon_theory if self.epsilon_theory > 0 else math.nan
 
-    @property
-    def violation(self) -> bool:
-        """True when the audit proves more leakage than the accountant claims."""
-        return self.epsilon_lower > self.epsilon_theory
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (infinities as strings; scores and inclusions left out)."""
-        fix = lambda x: (str(x) if isinstance(x, float) and math.isinf(x) else x)  # noqa: E731
-        out = {k: fix(getattr(self, k)) for k in (
+        out = self._fields((
             "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "threat_model",
             "trials", "canaries", "ceiling", "n_included", "statistic", "canary_space",
-            "steps", "noise_multiplier", "canary_clipped_fraction", "assumption")}
+            "steps", "noise_multiplier", "canary_clipped_fraction", "assumption"))
         out.update(k_plus=list(self.k_plus), k_minus=list(self.k_minus),
-                   ceilings={k: fix(v) for k, v in self.ceilings.items()}, ratio=self.ratio,
-                   violation=self.violation, steinke=self.steinke.to_dict(),
+                   ceilings={k: json_number(v) for k, v in self.ceilings.items()}, steinke=self.steinke.to_dict(),
                    fdp=self.fdp.to_dict())
         return out
 
