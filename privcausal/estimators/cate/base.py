@@ -40,7 +40,7 @@ from privcausal.exceptions import NotFittedError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt
 from privcausal.validation import check_alpha, check_delta, check_epsilon
 
-__all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound"]
+__all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum"]
 
 
 def effect_bound(data: CausalData) -> float:
@@ -65,6 +65,23 @@ def outcome_spec(data: CausalData) -> dict[str, Any]:
         return {"type": "binary", "scaling": "sigmoid", "lower": 0.0, "upper": 1.0}
     return {"type": "continuous", "scaling": "domain", "lower": ob.lower, "upper": ob.upper,
             "note": "trained on (y - center) / half_width of the declared outcome bounds"}
+
+
+
+def release_effect_sum(tau: Any, bound: float, epsilon: float,
+                       random_state: Any = None) -> tuple[tuple[float, float], tuple[LaplaceMechanism, LaplaceMechanism]]:
+    """The CATE learners' ATE release: the noisy sum of the effects clipped to ``[-bound,
+    bound]`` and the noisy count, Laplace with ``epsilon / 2`` each (sensitivities ``bound``
+    and 1 under add/remove one record, given the released model: sequential composition with
+    the model's training). Returns ``((sum, count), (sum mechanism, count mechanism))``;
+    dividing the two and clipping is post-processing. Audited black-box in
+    ``tests/test_estimator_audits.py``.
+    """
+    t = np.clip(np.asarray(tau, dtype=np.float64).ravel(), -float(bound), float(bound))
+    m_sum = LaplaceMechanism(float(epsilon) / 2, float(bound))
+    m_cnt = LaplaceMechanism(float(epsilon) / 2, 1.0)
+    return ((float(m_sum.randomise(float(t.sum()), random_state)),
+             float(m_cnt.randomise(float(t.size), random_state))), (m_sum, m_cnt))
 
 
 class CATELearner(BaseEstimator):
@@ -102,12 +119,10 @@ class CATELearner(BaseEstimator):
             self.ate_se_ = math.sqrt(var_sampling)
             self.privacy_: Receipt = model.receipt
             return self
-        m_sum = LaplaceMechanism(eps_ate / 2, W)
-        m_cnt = LaplaceMechanism(eps_ate / 2, 1.0)
         rs = self.random_state
         rng = None if rs is None else np.random.default_rng(np.random.SeedSequence([int(rs) if not hasattr(rs, "integers") else int(rs.integers(2**31)), 0xA7E]))
-        s_noisy = m_sum.randomise(float(tau.sum()), rng)
-        n_noisy = max(1.0, m_cnt.randomise(float(len(tau)), rng))
+        (s_noisy, n_noisy), (m_sum, m_cnt) = release_effect_sum(tau, W, eps_ate, rng)
+        n_noisy = max(1.0, n_noisy)
         self.ate_ = float(np.clip(s_noisy / n_noisy, -W, W))
         var_noise = (2 * m_sum.scale**2 + self.ate_**2 * 2 * m_cnt.scale**2) / n_noisy**2
         self.ate_se_ = math.sqrt(var_sampling + var_noise)
