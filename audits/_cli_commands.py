@@ -39,20 +39,32 @@ def run_dpsgd(args: argparse.Namespace) -> Any:
     if args.canary not in ("auto", canary):
         raise DataValidationError(f"the {args.threat} audit uses the {canary} canary "
                                   f"(--canary {args.canary} is not available there)")
+    if args.architecture == "mlp":
+        if args.threat != "hidden-state" or args.bound not in ("gdp", "clopper-pearson"):
+            raise DataValidationError(
+                "the MLP audit is the hidden-state multi-run audit with the crafted canary "
+                "(--threat hidden-state, --bound gdp or clopper-pearson); the other threat "
+                "models and bounds audit the logistic model")
     rng = np.random.default_rng(args.random_state)
     X, y = registry_features(args.n, rng)
     seed = None if args.random_state is None else int(rng.integers(2**62))
     common = dict(epsilon=args.epsilon, delta=args.delta, steps=args.steps, alpha=args.alpha,
-                  sampling_rate=args.sampling_rate, lr=args.lr, max_grad_norm=args.max_grad_norm,
+                  sampling_rate=args.sampling_rate, lr=args.lr if args.lr is not None else
+                  (0.5 if args.architecture == "mlp" else 0.002), max_grad_norm=args.max_grad_norm,
                   random_state=seed)
     if args.bound in ("one-run", "fdp-one-run"):
         from audits.one_run_dpsgd import audit_dpsgd_one_run
 
         return audit_dpsgd_one_run(X, y, threat=args.threat, canaries=args.canaries,
                                    bound="steinke" if args.bound == "one-run" else "fdp", **common)
+    trials = args.trials or (5 if args.threat == "white-box" else 1000)
+    if args.architecture == "mlp":
+        from audits.crafted import audit_hidden_state_mlp
+
+        return audit_hidden_state_mlp(X, y, trials=trials, bound=args.bound,
+                                      hidden=(args.hidden,), **common)
     from audits.harness import audit_dpsgd
 
-    trials = args.trials or (5 if args.threat == "white-box" else 1000)
     return audit_dpsgd(X, y, threat=args.threat, trials=trials, bound=args.bound,
                        backend=args.backend, n_jobs=args.n_jobs, batch_size=args.batch_size,
                        checkpoint=args.checkpoint, scheduler=args.scheduler, address=args.address,

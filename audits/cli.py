@@ -31,13 +31,17 @@ examples:
   privcausal audit dpsgd --epsilon 4 --threat black-box --trials 2000 --bound clopper-pearson \\
       --backend loky --checkpoint ckpt/         # resumable: rerun the same command
   privcausal audit dpsgd --epsilon 8 --bound one-run --canaries 1000 --json
+  privcausal audit dpsgd --epsilon 4 --threat hidden-state --architecture mlp --trials 2000
   privcausal audit dpsgd --epsilon 2 --trials 20000 --backend dask --scheduler tcp://10.0.0.5:8786
 
-The target is a logistic regression trained by full-batch DP-SGD (--sampling-rate to change)
+The target is a logistic regression (or, --architecture mlp, a one-hidden-layer ReLU MLP with
+the crafted canary, hidden state only) trained by full-batch DP-SGD (--sampling-rate to change)
 on --n records of the simulated trauma registry (encoded on its declared domain, rows in the
 unit ball). --trials is runs per world (2x trainings). The white-box default route reads the
 noisy sums off consecutive models and is tight from 5 runs per world (Gaussian-DP route,
-labelled); the hidden-state and black-box routes need thousands.
+labelled); the hidden-state and black-box routes need thousands. --backend, --checkpoint and
+--batch-size apply to the multi-run logistic audits (the MLP and one-run audits train in one
+vectorised pass).
 """
 
 MECHANISM_EXAMPLES = """\
@@ -105,7 +109,11 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--n", type=int, default=1000, help="records of the simulated registry")
     d.add_argument("--steps", type=int, default=100)
     d.add_argument("--sampling-rate", type=float, default=1.0)
-    d.add_argument("--lr", type=float, default=0.002)
+    d.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 0.002 logistic, 0.5 MLP)")
+    d.add_argument("--architecture", choices=("logistic", "mlp"), default="logistic",
+                   help="mlp: hidden-state audit with the crafted canary (audits.crafted)")
+    d.add_argument("--hidden", type=int, default=32, help="MLP hidden units")
     d.add_argument("--max-grad-norm", type=float, default=1.0)
     d.add_argument("--batch-size", type=int, default=None, help="trainings per task")
     d.add_argument("--checkpoint", help="folder: resume an interrupted audit")

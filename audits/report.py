@@ -120,6 +120,18 @@ def _split(result: Any) -> tuple[dict[str, Any], Any, Any]:
         d = dict(result)
         d.setdefault("kind", "custom")
         return d, d.pop("scores_in", None), d.pop("scores_out", None)
+    if callable(getattr(result, "to_dict", None)):
+        # other audit results (one-run, crafted-canary MLP, ...): their dict, and their scores
+        d = dict(result.to_dict())
+        d.setdefault("kind", type(result).__name__)
+        if "canaries" in d:  # a one-run audit: its trials are the canaries of one training
+            d.update(trainings=d.get("trials"), trials=d["canaries"],
+                     trials_unit="canaries in one training")
+        s_in, s_out = getattr(result, "scores_in", None), getattr(result, "scores_out", None)
+        if s_in is None and hasattr(result, "scores") and hasattr(result, "included"):
+            inc = np.asarray(result.included, dtype=bool)
+            s_in, s_out = np.asarray(result.scores)[inc], np.asarray(result.scores)[~inc]
+        return d, s_in, s_out
     raise DataTypeError(
         "an audit result must be a DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound "
         f"or a mapping with the keys {', '.join(REQUIRED_KEYS)}; got {type(result).__name__}"
@@ -213,7 +225,8 @@ def audit_record(result: Any, **context: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    result : DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound or mapping
+    result : DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound, mapping, or any
+        result with a ``to_dict()`` holding the required keys (one-run, crafted-canary audits)
         A mapping needs the keys of :data:`REQUIRED_KEYS` (``epsilon_theory``,
         ``epsilon_lower``, ``alpha``, ``bound``, ``threat_model``, ``trials``, ``ceiling``);
         infinities may be written ``"inf"``; optional ``scores_in``/``scores_out`` (attack

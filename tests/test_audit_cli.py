@@ -126,3 +126,25 @@ def test_model_audit_uses_the_receipt(capsys, tmp_path, released):
     assert d["trials"] == 400 and 0.0 <= d["epsilon_lower"] <= d["epsilon_theory"]
     assert "probability 1/2" in d["assumption"]
     assert (tmp_path / "r" / "audit.html").is_file()
+
+
+def test_dpsgd_one_run_bound_through_the_cli(capsys, tmp_path):
+    """One training with 200 canaries (f-DP one-run bound): reported with the canaries as its
+    trials; sound (the bound fails with probability <= 0.05; seeded)."""
+    d = _json(capsys, ["audit", "dpsgd", "--epsilon", "4", "--bound", "fdp-one-run",
+                       "--canaries", "200", "--n", "200", "--random-state", "0", "--json",
+                       "--report", str(tmp_path / "r")])
+    assert KEYS <= set(d) and d["trials"] == 200 and d["trainings"] == 1
+    assert 0.0 < d["epsilon_lower"] <= min(d["epsilon_theory"], d["ceiling"])
+    assert "canaries in one training" in (tmp_path / "r" / "audit.md").read_text()
+
+
+def test_dpsgd_mlp_hidden_state_with_the_crafted_canary(capsys):
+    d = _json(capsys, ["audit", "dpsgd", "--epsilon", "4", "--threat", "hidden-state",
+                       "--architecture", "mlp", "--hidden", "8", "--trials", "200", "--n", "200",
+                       "--steps", "30", "--random-state", "0", "--json"])
+    assert KEYS <= set(d) and d["trials"] == 200 and "crafted" in d["canary"]
+    assert 0.0 <= d["epsilon_lower"] <= d["epsilon_theory"]
+    assert d["canary_clipped_fraction"] == 1.0
+    rc = main(["audit", "dpsgd", "--epsilon", "4", "--architecture", "mlp", "--json"])
+    assert rc != 0 and "hidden-state" in capsys.readouterr().out
