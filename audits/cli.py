@@ -68,6 +68,15 @@ bound is one-run (Steinke et al. 2023): it is valid if each audited record was a
 independently with probability 1/2 (a random split); the report says so.
 """
 
+AUDIT_EXAMPLES = """\
+examples:
+  privcausal audit dpsgd --epsilon 4 --threat white-box --trials 5 --json
+  privcausal audit mechanism --mechanism mech.py:release --neighbours mech.py:pair --epsilon 1
+  privcausal audit model --model released/ --members m.csv --nonmembers n.csv --report audit/
+
+'privcausal audit dpsgd --help' (and mechanism, model) shows more.
+"""
+
 THREATS = ("white-box", "hidden-state", "black-box")
 BOUNDS = ("gdp", "clopper-pearson", "one-run", "fdp-one-run")
 BACKENDS = ("sequential", "loky", "threading", "dask", "ray")
@@ -91,7 +100,8 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``audit dpsgd``, ``audit mechanism`` and ``audit model`` to a subparsers object."""
     raw = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("audit", help="measure a lower bound on epsilon (DP-SGD, mechanism, model)",
-                              description="Empirical epsilon lower bounds beside the claimed epsilon.")
+                              description="Empirical epsilon lower bounds beside the claimed epsilon.",
+                              epilog=AUDIT_EXAMPLES, formatter_class=raw)
     sub = p.add_subparsers(dest="audit_command", metavar="AUDIT")
     d = sub.add_parser("dpsgd", help="audit DP-SGD with canaries", epilog=DPSGD_EXAMPLES,
                        formatter_class=raw)
