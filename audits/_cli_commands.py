@@ -53,17 +53,17 @@ def run_dpsgd(args: argparse.Namespace) -> Any:
                   (0.5 if args.architecture == "mlp" else 0.002), max_grad_norm=args.max_grad_norm,
                   random_state=seed)
     if args.bound in ("one-run", "fdp-one-run"):
-        from audits.one_run_dpsgd import audit_dpsgd_one_run
+        from audits.dpsgd.one_run import audit_dpsgd_one_run
 
         return audit_dpsgd_one_run(X, y, threat=args.threat, canaries=args.canaries,
                                    bound="steinke" if args.bound == "one-run" else "fdp", **common)
     trials = args.trials or (5 if args.threat == "white-box" else 1000)
     if args.architecture == "mlp":
-        from audits.crafted import audit_hidden_state_mlp
+        from audits.dpsgd.crafted import audit_hidden_state_mlp
 
         return audit_hidden_state_mlp(X, y, trials=trials, bound=args.bound,
                                       hidden=(args.hidden,), **common)
-    from audits.harness import audit_dpsgd
+    from audits.dpsgd.multi_run import audit_dpsgd
 
     return audit_dpsgd(X, y, threat=args.threat, trials=trials, bound=args.bound,
                        backend=args.backend, n_jobs=args.n_jobs, batch_size=args.batch_size,
@@ -121,7 +121,7 @@ class _Draws:
     data: Any
 
     def __call__(self, start: int, stop: int, seed: int) -> dict[str, np.ndarray]:
-        from audits.mechanism import sample_mechanism
+        from audits.releases.mechanism import sample_mechanism
 
         out = sample_mechanism(self.mechanism, self.data, stop - start, np.random.default_rng(seed))
         return {"output": out}
@@ -142,7 +142,7 @@ class RunnerMechanism:
         return self.mechanism(data, random_state)
 
     def batch(self, data: Any, n: int, seed: int) -> np.ndarray:
-        from audits.runner import run_trials
+        from audits.runner.run import run_trials
 
         res = run_trials(_Draws(self.mechanism, data), int(n), backend=self.backend,
                          n_jobs=self.n_jobs, scheduler=self.scheduler, address=self.address,
@@ -151,7 +151,7 @@ class RunnerMechanism:
 
 
 def run_mechanism(args: argparse.Namespace) -> Any:
-    from audits.mechanism import audit_mechanism
+    from audits.releases.mechanism import audit_mechanism
 
     mech = load_callable(args.mechanism, "--mechanism")
     neighbours = load_callable(args.neighbours, "--neighbours")
@@ -177,8 +177,8 @@ def run_model(args: argparse.Namespace) -> dict[str, Any]:
     """Membership scores of members and non-members, then the chosen bound."""
     from attacks.membership import membership_attacks
     from attacks.targets import load_target
-    from audits.bounds import bound_from_scores
-    from audits.one_run import one_run_bound_from_scores
+    from audits.bounds.multi_run import bound_from_scores
+    from audits.bounds.one_run import one_run_bound_from_scores
 
     kw = {"task": "binary"} if str(args.model).lower().endswith(".csv") else {}
     target = load_target(args.model, **kw)

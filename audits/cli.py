@@ -122,7 +122,7 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     d.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 0.002 logistic, 0.5 MLP)")
     d.add_argument("--architecture", choices=("logistic", "mlp"), default="logistic",
-                   help="mlp: hidden-state audit with the crafted canary (audits.crafted)")
+                   help="mlp: hidden-state audit with the crafted canary (audits.dpsgd.crafted)")
     d.add_argument("--hidden", type=int, default=32, help="MLP hidden units")
     d.add_argument("--max-grad-norm", type=float, default=1.0)
     d.add_argument("--batch-size", type=int, default=None, help="trainings per task")
@@ -163,7 +163,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     result = {"dpsgd": impl.run_dpsgd, "mechanism": impl.run_mechanism,
               "model": impl.run_model}[cmd](args)
-    from audits.report import audit_record, write_report
+    from audits.report.records import audit_record, write_report
 
     record = audit_record(result)
     if args.report:

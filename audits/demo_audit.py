@@ -30,9 +30,9 @@ def demo_audits(out: str | Path, *, epsilon: float, delta: float, random_state: 
     import numpy as np
 
     from audits._cli_commands import registry_features
-    from audits.estimator_audit import audit_release
-    from audits.harness import audit_dpsgd
-    from audits.report import audit_record, write_report
+    from audits.releases.estimator_audit import audit_release
+    from audits.dpsgd.multi_run import audit_dpsgd
+    from audits.report.records import audit_record, write_report
 
     out = Path(out)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""DP-SGD audits under three threat models (audits.harness.audit_dpsgd).
+"""DP-SGD audits under three threat models (audits.dpsgd.multi_run.audit_dpsgd).
 
 Full-batch DP-SGD on a logistic regression (n = 40 records, 3 features, T = 100 steps,
 C = 1, lr = 0.01, zero start), sigma calibrated by the PLD accountant to epsilon at
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.harness import audit_dpsgd
+from audits.dpsgd.multi_run import audit_dpsgd
 from privcausal.training.calibrate import dpsgd_epsilon
 
 HERE = Path(__file__).resolve().parent

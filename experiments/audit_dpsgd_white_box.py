@@ -1,4 +1,4 @@
-"""White-box DP-SGD audits from ten training runs (audits.white_box, route "composed").
+"""White-box DP-SGD audits from ten training runs (audits.dpsgd.white_box, route "composed").
 
 Full-batch DP-SGD on a logistic regression (n = 40 records, 3 features scaled to the unit
 ball, T = 100 steps, C = 1, lr = 0.002 (small enough that the canary stays clipped on every step at epsilon 1, where sigma is about 50), zero start), sigma from the PLD accountant at
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.harness import audit_dpsgd
+from audits.dpsgd.multi_run import audit_dpsgd
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,7 +1,7 @@
 """Black-box audits of privcausal's estimator releases on worst-case neighbours.
 
-For each release (:data:`audits.releases.RELEASES`) and epsilon in {0.5, 1, 2, 4}: sample the
-release on its worst-case pair (:mod:`audits.neighbours`), learn the composed release's
+For each release (:data:`audits.releases.estimators.RELEASES`) and epsilon in {0.5, 1, 2, 4}: sample the
+release on its worst-case pair (:mod:`audits.releases.neighbours`), learn the composed release's
 log-likelihood-ratio test on half of the samples, and report the Clopper-Pearson (or, for an
 all-Gaussian output, Gaussian-DP) lower bound from the other half, beside the epsilon of the
 estimator's own receipt. Also: the regression's adjusted plan split into its Laplace and
@@ -20,9 +20,9 @@ import argparse
 import csv
 from pathlib import Path
 
-from audits.estimator_audit import audit_release
-from audits.neighbours import audit_domain
-from audits.releases import release_mechanism
+from audits.releases.estimator_audit import audit_release
+from audits.releases.neighbours import audit_domain
+from audits.releases.estimators import release_mechanism
 
 HERE = Path(__file__).resolve().parent
 EPS = (0.5, 1.0, 2.0, 4.0)
@@ -42,8 +42,8 @@ NOTES = """## Reading the table
 
 * **What is audited.** Every noisy statistic a release publishes (its `noisy_stats_`, and the
   propensity coefficients for IPW), with post-processing shifts undone, on the pair of
-  `audits.neighbours` (one record added where every statistic moves by its sensitivity). The
-  test is the log-likelihood ratio of the composed release (`audits.scores.product_llr`):
+  `audits.releases.neighbours` (one record added where every statistic moves by its sensitivity). The
+  test is the log-likelihood ratio of the composed release (`audits.releases.scores.product_llr`):
   Laplace terms saturate at +-eps_k, so the sum isolates the event where every mechanism is at
   its worst, which a projection cannot (`score=projection` rows, same sample sizes).
 * **Difference in means, regression's DiM plan** (Laplace only): tight at every epsilon.

@@ -1,4 +1,4 @@
-"""One-run DP-SGD audits (audits.one_run_dpsgd.audit_dpsgd_one_run): m canaries, one training.
+"""One-run DP-SGD audits (audits.dpsgd.one_run.audit_dpsgd_one_run): m canaries, one training.
 
 Full-batch DP-SGD on a logistic regression (n = 40 records, 3 features, T = 100 steps, C = 1,
 lr = 0.01, zero start, normaliser q (n + m) fixed by the auditor), sigma calibrated by the PLD
@@ -11,7 +11,7 @@ trade-off curve, exact for full-batch DP-SGD) bounds with their min-max over see
 method's ceiling (every guess right), the fraction of (included canary, step) pairs clipped,
 and seconds per audit (training + bounds). Extra rows: black-box canaries in the data's own
 feature space (outliers that share the 3 weights), and the broken trainer "noise-over-batch"
-(audits.zoo) flagged from one training.
+(audits.dpsgd.zoo) flagged from one training.
 
 Writes experiments/audit_one_run.md and .csv. Seeded: every number is reproducible.
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.one_run_dpsgd import audit_dpsgd_one_run
-from audits.zoo import broken_trainer
+from audits.dpsgd.one_run import audit_dpsgd_one_run
+from audits.dpsgd.zoo import broken_trainer
 
 HERE = Path(__file__).resolve().parent
 STEPS, DELTA = 100, 1e-5

@@ -5,7 +5,7 @@ rate (epsilon_lower > epsilon_theory at 95 %) of the broken trainer and of the c
 reference trainer audited the same way (a sound audit flags the latter at most 5 % of the
 time), with the median bounds. Then the effect size of the harness's white-box run score
 (mean shift over pooled sd, 5000 runs a world) for the bugs it cannot see, with the runs a
-typical Clopper-Pearson audit would need (audits.zoo.runs_to_flag; inf = never with that
+typical Clopper-Pearson audit would need (audits.dpsgd.zoo.runs_to_flag; inf = never with that
 score). Last, the harness's composed white-box route (5 runs a world) on every bug.
 
 Data: n = 40 records, 3 features, logistic model, T = 50 steps, C = 1, claimed epsilon 1 at
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.bounds import gdp_epsilon
-from audits.harness import audit_dpsgd
-from audits.zoo import broken_trainer, runs_to_flag
-from audits.zoo_audits import repeated_noise_audit, shuffle_filler_audit
+from audits.bounds.multi_run import gdp_epsilon
+from audits.dpsgd.multi_run import audit_dpsgd
+from audits.dpsgd.zoo import broken_trainer, runs_to_flag
+from audits.dpsgd.zoo_audits import repeated_noise_audit, shuffle_filler_audit
 
 HERE = Path(__file__).resolve().parent
 BASE = dict(threat="white-box", trials=100, epsilon=1.0, steps=50, bound="clopper-pearson")
@@ -166,7 +166,7 @@ def main() -> None:
         "Logistic model, n = 40, d = 3 (+ canary column), T = 50, C = 1, lr = 0.01, zero start, "
         "claimed epsilon 1 at delta = 1e-5 (the filler and spread audits state their own), 95 % "
         "confidence. `flag_rate_*`: seeds where epsilon_lower > epsilon_theory, for the broken "
-        "trainer (audits.zoo) and for the correct reference trainer audited the same way. CP = "
+        "trainer (audits.dpsgd.zoo) and for the correct reference trainer audited the same way. CP = "
         "Clopper-Pearson, run-level, Bonferroni over thresholds (no assumption on the trade-off "
         "curve). `seconds`: wall-clock for the row's 2 x seeds audits on a shared 2-core machine."
         "\n\n" + t1 +

@@ -1,6 +1,6 @@
 """The broken-trainer zoo through the composed white-box route (5 runs a world, 10 seeds).
 
-The same bugs as experiments/audit_zoo.py (audits.zoo), audited by audit_dpsgd's default
+The same bugs as experiments/audit_zoo.py (audits.dpsgd.zoo), audited by audit_dpsgd's default
 white-box route (route="composed": noise measured from the per-step residuals, composed). For
 each bug: how many seeds were flagged (epsilon_lower > epsilon_theory), the median bound, which
 branch the shift check took, and how many audits the independence diagnostics refused (they
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audits.harness import audit_dpsgd
-from audits.zoo import broken_trainer
+from audits.dpsgd.multi_run import audit_dpsgd
+from audits.dpsgd.zoo import broken_trainer
 
 HERE = Path(__file__).resolve().parent
 CASES = (("noise-over-batch", {}), ("no-clipping", {}), ("noise-before-clipping", {}),

@@ -2,7 +2,7 @@
 
 Target (issue): the hidden-state audit of a logistic-regression target (20,000 trainings:
 10,000 runs per world, on 1000 records, 100 steps each) finishes in at most 5 minutes on a
-2-core machine; the same for an MLP (audits.crafted, crafted canary) is reported. Each audit
+2-core machine; the same for an MLP (audits.dpsgd.crafted, crafted canary) is reported. Each audit
 is timed end to end (noise calibration, the trainings, scoring, both bounds), and beside it
 a sample of single opacus trainings of the same recipe (``train_dpsgd(engine="opacus")``,
 given the audit's noise multiplier so no calibration is timed) is multiplied out to the
@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audits.canaries import dirac_canary
-from audits.crafted import audit_hidden_state_mlp
-from audits.harness import audit_dpsgd
+from audits.dpsgd.canaries import dirac_canary
+from audits.dpsgd.crafted import audit_hidden_state_mlp
+from audits.dpsgd.multi_run import audit_dpsgd
 from privcausal.training import train_dpsgd
 
 HERE = Path(__file__).resolve().parent
@@ -172,7 +172,7 @@ def main() -> None:
         r, secs, rss, lb, la = timed(audit_hidden_state_mlp, X, y, trials=a.mlp_trials,
                                      epsilon=EPS, delta=DELTA, steps=STEPS, lr=a.mlp_lr,
                                      hidden=(32,), random_state=a.seed)
-        from audits.crafted_canary import crafted_mlp_canary
+        from audits.dpsgd.crafted_canary import crafted_mlp_canary
 
         can = crafted_mlp_canary(X, y, hidden=(32,))
         ms = opacus_ms(can.X, can.y, a.opacus_sample, architecture=can.architecture, loss="bce",

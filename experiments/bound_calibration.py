@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
-from audits import bounds as B
-from audits import one_run as R
+from audits.bounds import multi_run as B
+from audits.bounds import one_run as R
 
 HERE = Path(__file__).resolve().parent
 DELTA, ALPHA = 1e-5, 0.05

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_attack_parser(sub)
     add_audit_parser(sub)
-    from audits.curves_cli import add_curves_parser
+    from audits.curves.cli import add_curves_parser
 
     add_curves_parser(sub)
     return p
@@ -244,7 +244,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_curves(args: argparse.Namespace) -> int:
-    from audits.curves_cli import cmd_curves as run
+    from audits.curves.cli import cmd_curves as run
 
     return run(args)
 

@@ -1,4 +1,4 @@
-"""Hidden-state audits of MLPs with the crafted canary (audits.crafted, audits.crafted_canary).
+"""Hidden-state audits of MLPs with the crafted canary (audits.dpsgd.crafted, audits.dpsgd.crafted_canary).
 
 Statistical tests are seeded. Each lower bound holds with probability >= 1 - alpha over the
 trainings (alpha = 0.05 here; the Gaussian-DP route exactly so: with the crafted canary a
@@ -15,8 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from audits.crafted import audit_hidden_state_mlp
-from audits.crafted_canary import canary_gradients, crafted_mlp_canary
+from audits.dpsgd.crafted import audit_hidden_state_mlp
+from audits.dpsgd.crafted_canary import canary_gradients, crafted_mlp_canary
 from privcausal.exceptions import DataValidationError
 from privcausal.training import train_many
 

@@ -1,4 +1,4 @@
-"""DP-SGD audits (audits.harness, audits.canaries): soundness, what few runs can show, and a
+"""DP-SGD audits (audits.dpsgd.multi_run, audits.dpsgd.canaries): soundness, what few runs can show, and a
 broken accountant flagged.
 
 Statistical tests are seeded; each bound holds with probability >= 1 - alpha = 0.95 over the
@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from audits.canaries import dirac_canary, input_canary
-from audits.harness import audit_dpsgd
+from audits.dpsgd.canaries import dirac_canary, input_canary
+from audits.dpsgd.multi_run import audit_dpsgd
 from privcausal.exceptions import DataValidationError
 from privcausal.training.calibrate import dpsgd_epsilon
 

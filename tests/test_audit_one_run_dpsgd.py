@@ -1,4 +1,4 @@
-"""One-run DP-SGD audits (audits.one_run_dpsgd): layout, soundness, what m = 1000 canaries reach.
+"""One-run DP-SGD audits (audits.dpsgd.one_run): layout, soundness, what m = 1000 canaries reach.
 
 Each bound holds with probability >= 1 - alpha = 0.95 over the training (Steinke et al.: for
 any (eps, delta)-DP mechanism; f-DP: full-batch DP-SGD with Dirac canaries is a composition of
@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from audits.one_run_dpsgd import audit_dpsgd_one_run, dirac_canaries, input_canaries
+from audits.dpsgd.one_run import audit_dpsgd_one_run, dirac_canaries, input_canaries
 from privcausal.exceptions import DataTypeError, DataValidationError
 
 pytestmark = pytest.mark.filterwarnings("ignore::privcausal.exceptions.PrivacyLeakWarning")

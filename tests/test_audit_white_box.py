@@ -1,4 +1,4 @@
-"""The composed white-box route (audits.white_box): tight from ten training runs, sound, and
+"""The composed white-box route (audits.dpsgd.white_box): tight from ten training runs, sound, and
 its assumption checked.
 
 Failure rates: the noise bound sigma_upper falls below the true noise with probability
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audits.harness import audit_dpsgd
-from audits.white_box import composed_white_box_bound
+from audits.dpsgd.multi_run import audit_dpsgd
+from audits.dpsgd.white_box import composed_white_box_bound
 from privcausal.exceptions import DataValidationError
 
 

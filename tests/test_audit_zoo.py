@@ -1,4 +1,4 @@
-"""The broken-trainer zoo (audits.zoo): every detectable bug is FLAGGED (epsilon_lower >
+"""The broken-trainer zoo (audits.dpsgd.zoo): every detectable bug is FLAGGED (epsilon_lower >
 epsilon_theory at 95 %) and the correct trainer, audited the same way, is not.
 
 Failure rates. A control (correct trainer) is sound at alpha = 0.05: an unseeded run would
@@ -6,7 +6,7 @@ flag it at most 5 % of the time. A flag fails when the audit's bound misses the 
 rate of that, measured over 50 seeds per configuration by ``python experiments/audit_zoo.py``
 (experiments/audit_zoo.md), is quoted in each test. The tests are seeded, so they are
 deterministic. Bugs that these audits cannot see are documented by an assertion on the
-computed number of runs that would be needed (``audits.zoo.runs_to_flag``: inf when no number
+computed number of runs that would be needed (``audits.dpsgd.zoo.runs_to_flag``: inf when no number
 of runs can flag them with that statistic).
 
 Run: python -m pytest tests/test_audit_zoo.py -q   (about 30 s on a loaded 2-core machine)
@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audits.bounds import gdp_epsilon
-from audits.harness import audit_dpsgd
-from audits.one_run_dpsgd import audit_dpsgd_one_run
-from audits.zoo import BUGS, broken_trainer, reference_dpsgd, runs_to_flag
-from audits.zoo_audits import repeated_noise_audit, shuffle_filler_audit
+from audits.bounds.multi_run import gdp_epsilon
+from audits.dpsgd.multi_run import audit_dpsgd
+from audits.dpsgd.one_run import audit_dpsgd_one_run
+from audits.dpsgd.zoo import BUGS, broken_trainer, reference_dpsgd, runs_to_flag
+from audits.dpsgd.zoo_audits import repeated_noise_audit, shuffle_filler_audit
 from privcausal.exceptions import DataValidationError
 from privcausal.training import train_many
 

@@ -1,4 +1,4 @@
-"""Tests of audits.bounds by identities, independent recomputation and seeded statistics.
+"""Tests of audits.bounds.multi_run by identities, independent recomputation and seeded statistics.
 
 Every statistical test seeds its own generator and states the probability that it fails when
 the code is right.
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from audits import bounds as B
-from audits import one_run as R
+from audits.bounds import multi_run as B
+from audits.bounds import one_run as R
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 
 DELTA = 1e-5

@@ -5,7 +5,7 @@ Given the released model the release is two Laplace mechanisms (epsilon/2 each; 
 the effect bound W and 1 under add/remove one record). The worst-case neighbour adds a record
 whose clipped effect is W, which moves both statistics by their full sensitivity. The audit
 samples the real release function, tests with the likelihood ratio of the two Laplace
-coordinates (audits.scores.product_llr) and must reach 0.8 of the release's epsilon without
+coordinates (audits.releases.scores.product_llr) and must reach 0.8 of the release's epsilon without
 exceeding it (measured 0.846 at epsilon 1 and 0.926 at 4 with 40,000 samples a world). Two
 audits, each at alpha = 1e-3 / 2: a false flag has probability <= 1e-3.
 """
@@ -13,8 +13,8 @@ audits, each at alpha = 1e-3 / 2: a false flag has probability <= 1e-3.
 import numpy as np
 import pytest
 
-from audits.mechanism import audit_mechanism
-from audits.scores import product_llr
+from audits.releases.mechanism import audit_mechanism
+from audits.releases.scores import product_llr
 from privcausal.estimators.cate.base import release_effect_sum
 
 ALPHA = 1e-3 / 2

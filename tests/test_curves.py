@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audits.curve_spec import load_spec, parse_spec
+from audits.curves.spec import load_spec, parse_spec
 from privcausal.cli import main
 from privcausal.exceptions import DataNotFoundError, SpecError
 
@@ -172,7 +172,7 @@ def test_dim_error_decreases_with_epsilon(tmp_path):
     0.25 with a standard error near 0.03, so a correct implementation fails the one-sided
     z > 3.09 check (level 1e-3) with probability below 1e-6; the test is seeded.
     """
-    from audits.curves import run_curves
+    from audits.curves.run import run_curves
 
     spec = parse_spec({"name": "mono", "seed": 11,
                        "data": {"source": "trauma", "n": 200, "confounding": 0.0},
@@ -196,7 +196,7 @@ def test_vectorised_dim_release_matches_the_estimator():
     """
     from scipy.stats import ks_2samp
 
-    from audits.curve_audit import release_mechanism, worst_case_pair
+    from audits.curves.audit import release_mechanism, worst_case_pair
     from privcausal.data.trauma import trauma_domain
 
     _, d1 = worst_case_pair(trauma_domain(), 10)

@@ -33,11 +33,11 @@ import math
 import numpy as np
 import pytest
 
-from audits.estimator_audit import audit_release
-from audits.mechanism import audit_mechanism
-from audits.neighbours import audit_domain, dim_neighbours, worst_case_neighbours
-from audits.releases import RELEASES, DiMRelease, release_mechanism
-from audits.scores import product_llr
+from audits.releases.estimator_audit import audit_release
+from audits.releases.mechanism import audit_mechanism
+from audits.releases.neighbours import audit_domain, dim_neighbours, worst_case_neighbours
+from audits.releases.estimators import RELEASES, DiMRelease, release_mechanism
+from audits.releases.scores import product_llr
 from privcausal.data.causal_data import CausalData
 from privcausal.domain import Domain, OutcomeBounds
 from privcausal.exceptions import DataValidationError

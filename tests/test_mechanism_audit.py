@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from audits.mechanism import audit_mechanism
+from audits.releases.mechanism import audit_mechanism
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.privacy import GaussianMechanism, LaplaceMechanism
 

@@ -1,4 +1,4 @@
-"""Audit reports (audits.report, audits.figures): JSON records, Markdown, self-contained HTML.
+"""Audit reports (audits.report.records, audits.report.figures): JSON records, Markdown, self-contained HTML.
 
 The audits below are small and seeded; nothing here is a statistical test (the numbers are read
 back from the results, never compared with stored floats).
@@ -16,9 +16,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from audits.mechanism import audit_mechanism
-from audits.one_run import one_run_bound
-from audits.report import REQUIRED_KEYS, audit_record, write_report
+from audits.releases.mechanism import audit_mechanism
+from audits.bounds.one_run import one_run_bound
+from audits.report.records import REQUIRED_KEYS, audit_record, write_report
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism
 
@@ -52,7 +52,7 @@ def broken():
 
 @pytest.fixture(scope="module")
 def dpsgd():
-    from audits.harness import audit_dpsgd
+    from audits.dpsgd.multi_run import audit_dpsgd
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 3))
@@ -246,7 +246,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path, mech):
 
 
 def test_figures_directly():
-    from audits.figures import epsilon_figure, figure_png, roc_figure, score_histogram
+    from audits.report.figures import epsilon_figure, figure_png, roc_figure, score_histogram
 
     rng = np.random.default_rng(3)
     s_in, s_out = rng.normal(1, 1, 20_000), rng.normal(0, 1, 20_000)

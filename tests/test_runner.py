@@ -1,4 +1,4 @@
-"""audits.runner: identities across backends and batch plans, kill-and-resume, checkpoints.
+"""audits.runner.run: identities across backends and batch plans, kill-and-resume, checkpoints.
 
 Every test here is an identity (bit-equal arrays, exact trial sets) or an error check: no
 statistical test, so no failure rate to state.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audits.runner import TrialResults, batch_seed, run_trials
+from audits.runner.run import TrialResults, batch_seed, run_trials
 from privcausal.exceptions import (
     CheckpointError,
     DataTypeError,
@@ -87,7 +87,7 @@ def test_kill_during_run_then_resume(tmp_path):
     args = dict(batch_size=bs, backend="sequential", random_state=11, task_key="noise", **QUIET)
     script = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from audits.runner import run_trials\n"
+        "from audits.runner.run import run_trials\n"
         "from tests._runner_tasks import sleepy_noise_task\n"
         f"run_trials(sleepy_noise_task, {n}, checkpoint={str(ckpt)!r}, **{args!r})\n"
     )

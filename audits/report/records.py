@@ -1,0 +1,342 @@
+"""Audit reports: a JSON record, a Markdown page and a self-contained HTML page per audit run.
+
+:func:`audit_record` turns an audit result (:class:`~audits.dpsgd.multi_run.DPSGDAuditResult`,
+:class:`~audits.releases.mechanism.MechanismAuditResult`, an :class:`~audits.bounds.multi_run.EpsilonLowerBound`
+with its context, or a plain mapping such as a one-run or privacy-curve row) into one JSON-able
+record that always states what a lower bound on epsilon means only together with: the threat
+model, the bound's route and its assumption, alpha, the number of trials, the ceiling that
+number of trials allows, and whether epsilon_lower exceeds epsilon_theory (a violation).
+
+:func:`write_report` writes ``<name>.json``, ``<name>.md`` (with PNG figures beside it) and
+``<name>.html`` (figures embedded as base64 data URIs, inline CSS, no external resource, every
+value escaped). Figures (:mod:`audits.report.figures`): score histograms with and without the canary
+and the ROC curve when scores exist, and, for several audits, epsilon_lower against
+epsilon_theory. Reports hold audit statistics and attack scores, never a record's values.
+
+References
+----------
+.. [1] Nasr, Hayes, Steinke, Balle, Tramer, Jagielski, Carlini, Terzis, "Tight auditing of
+   differentially private machine learning", USENIX Security 2023 (what an audit must report).
+.. [2] Jagielski, Ullman, Oprea, "Auditing differentially private machine learning: how private
+   is private SGD?", NeurIPS 2020 (the Clopper-Pearson bound and its ceiling).
+.. [3] Carlini, Chien, Nasr, Song, Terzis, Tramer, "Membership inference attacks from first
+   principles", IEEE S&P 2022 (ROC at low FPR).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from audits.report.render import render_html, render_markdown, route_words
+from audits.bounds.multi_run import EpsilonLowerBound
+from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
+from privcausal.validation import check_alpha
+
+__all__ = ["audit_record", "write_report", "REQUIRED_KEYS", "FORMATS"]
+
+REQUIRED_KEYS = ("epsilon_theory", "epsilon_lower", "alpha", "bound", "threat_model", "trials",
+                 "ceiling")
+FORMATS = ("json", "md", "html")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+# ------------------------------------------------------------------------------ JSON values
+def _jsonable(x: Any) -> Any:
+    """Plain JSON values: numpy -> python, +-inf -> "inf"/"-inf", NaN -> None, arrays -> lists."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return [_jsonable(v) for v in x.tolist()]
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float):
+        return None if math.isnan(x) else ("inf" if x > 0 else "-inf") if math.isinf(x) else x
+    return x
+
+
+def _number(x: Any, name: str) -> float:
+    """A real number, or the strings "inf"/"-inf" written by the to_dict methods."""
+    if isinstance(x, str) and x.strip().lower() in ("inf", "+inf", "infinity", "-inf"):
+        return -math.inf if x.strip().startswith("-") else math.inf
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise DataTypeError(f"{name} must be a number (or \"inf\"), got {type(x).__name__}")
+    v = float(x)
+    if math.isnan(v):
+        raise DataValidationError(f"{name} is NaN: an audit record needs a value")
+    return v
+
+
+# ------------------------------------------------------------------------------ from results
+def _from_dpsgd(r: Any) -> tuple[dict[str, Any], Any, Any]:
+    d = r.to_dict()
+    d.update(kind="dpsgd", trials_unit="runs per world",
+             threshold_selection=r.result.threshold_selection,
+             score_threshold=r.result.threshold if r.route == "run-level" else None)
+    return d, r.scores_in, r.scores_out
+
+
+def _from_mechanism(r: Any) -> tuple[dict[str, Any], Any, Any]:
+    d = r.to_dict()
+    b = d.pop("bound")
+    d.update(kind="mechanism", bound=b["method"], assumption=b["assumption"], result=b,
+             trials=b["n_in"], trials_unit="held-out samples per dataset",
+             threshold_selection=d["test"], score_threshold=b["threshold"])
+    return d, getattr(r, "scores_in", None), getattr(r, "scores_out", None)
+
+
+def _from_bound(b: EpsilonLowerBound) -> dict[str, Any]:
+    d = {k: getattr(b, k) for k in ("epsilon_lower", "alpha", "delta", "assumption",
+                                    "threshold_selection", "ceiling", "mu_lower")}
+    d.update(kind="bound", bound=b.method, result=b.to_dict())
+    if "m" in b.counts:  # one run with m canaries
+        d.update(trials=int(b.counts["m"]), trials_unit="canaries in one run")
+    elif b.n_in is not None and b.n_out is not None:
+        d.update(trials=int(min(b.n_in, b.n_out)), trials_unit="runs per world"
+                 if b.n_in == b.n_out else "runs per world (the smaller world)")
+    return d
+
+
+def _split(result: Any) -> tuple[dict[str, Any], Any, Any]:
+    """(raw record, scores_in, scores_out) from any accepted result type."""
+    from audits.dpsgd.multi_run import DPSGDAuditResult
+    from audits.releases.mechanism import MechanismAuditResult
+
+    if isinstance(result, DPSGDAuditResult):
+        return _from_dpsgd(result)
+    if isinstance(result, MechanismAuditResult):
+        return _from_mechanism(result)
+    if isinstance(result, EpsilonLowerBound):
+        return _from_bound(result), None, None
+    if isinstance(result, Mapping):
+        d = dict(result)
+        d.setdefault("kind", "custom")
+        return d, d.pop("scores_in", None), d.pop("scores_out", None)
+    if callable(getattr(result, "to_dict", None)):
+        # other audit results (one-run, crafted-canary MLP, ...): their dict, and their scores
+        d = dict(result.to_dict())
+        d.setdefault("kind", type(result).__name__)
+        if "canaries" in d:  # a one-run audit: its trials are the canaries of one training
+            d.update(trainings=d.get("trials"), trials=d["canaries"],
+                     trials_unit="canaries in one training")
+        s_in, s_out = getattr(result, "scores_in", None), getattr(result, "scores_out", None)
+        if s_in is None and hasattr(result, "scores") and hasattr(result, "included"):
+            inc = np.asarray(result.included, dtype=bool)
+            s_in, s_out = np.asarray(result.scores)[inc], np.asarray(result.scores)[~inc]
+        return d, s_in, s_out
+    raise DataTypeError(
+        "an audit result must be a DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound "
+        f"or a mapping with the keys {', '.join(REQUIRED_KEYS)}; got {type(result).__name__}"
+    )
+
+
+def _scores(s_in: Any, s_out: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    if s_in is None or s_out is None:
+        return None
+    a = np.asarray(s_in, dtype=np.float64).ravel()
+    b = np.asarray(s_out, dtype=np.float64).ravel()
+    if a.size == 0 or b.size == 0:
+        return None
+    n_bad = int((~np.isfinite(a)).sum() + (~np.isfinite(b)).sum())
+    if n_bad:
+        raise DataValidationError(f"the attack scores hold {n_bad} non-finite values")
+    return a, b
+
+
+def _check(d: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise the required keys; recompute the derived ones."""
+    missing = [k for k in REQUIRED_KEYS if d.get(k) is None]
+    if missing:
+        raise DataValidationError(
+            f"an audit record needs {', '.join(REQUIRED_KEYS)}; missing: {', '.join(missing)}"
+        )
+    et, el = _number(d["epsilon_theory"], "epsilon_theory"), _number(d["epsilon_lower"], "epsilon_lower")
+    top = _number(d["ceiling"], "ceiling")
+    if et <= 0:
+        raise PrivacyParameterError(f"epsilon_theory must be > 0 (inf if non-private), got {et!r}")
+    if el < 0 or top < 0:
+        raise DataValidationError(f"epsilon_lower and ceiling must be >= 0, got {el!r} and {top!r}")
+    trials = d["trials"]
+    if isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or int(trials) < 1:
+        raise DataValidationError(f"trials must be a positive integer, got {trials!r}")
+    for k in ("bound", "threat_model"):
+        if not isinstance(d[k], str) or not d[k].strip():
+            raise DataTypeError(f"{k} must be a non-empty string (say what was assumed), got {d[k]!r}")
+    d.update(epsilon_theory=et, epsilon_lower=el, ceiling=top, trials=int(trials),
+             alpha=check_alpha(d["alpha"]))
+    d.setdefault("trials_unit", "runs per world")
+    d["assumption"] = str(d.get("assumption") or route_words(d["bound"])[1])
+    d.update(confidence=1.0 - d["alpha"], violation=el > et,
+             ratio=el / et if 0 < et < math.inf else (0.0 if et == math.inf else math.nan),
+             at_ceiling=bool(top > 0 and el >= top * (1 - 1e-9)))
+    return d
+
+
+def _summary(d: Mapping[str, Any]) -> str:
+    """One plain sentence (or three) saying what the audit certifies and what it could."""
+    el, et, top, n = d["epsilon_lower"], d["epsilon_theory"], d["ceiling"], d["trials"]
+    route, assume = route_words(d["bound"], str(d.get("assumption", "")))
+    conf = f"{100 * d['confidence']:.4g}%"
+    claim = "inf (no privacy claimed)" if math.isinf(et) else f"{et:.2f}"
+    what = f"epsilon >= {el:.2f}" if el > 0 else "no leakage (epsilon >= 0)"
+    s = (f"The audit certifies {what} at {conf} confidence ({route}, {assume}), "
+         f"against the claimed {claim}")
+    if d["violation"]:
+        s += (". This EXCEEDS the claim: the mechanism or its accounting leaks more than it says"
+              + (" (or the bound's assumption fails)" if "assumes" in assume else ""))
+    if math.isinf(top):
+        s += (f". The route is parametric (it measures the noise): {n} {d['trials_unit']} put no "
+              "ceiling on it; its assumption is stated in the report")
+        return s + "."
+    s += f". A perfect attack with {n} {d['trials_unit']} could certify at most {top:.2f}"
+    if d["at_ceiling"]:
+        s += "; the bound is at that ceiling, so more trials could certify more"
+    elif top < et and not d["violation"]:
+        s += "; that is below the claim, so these trials cannot show the claim is tight"
+    return s + "."
+
+
+def _build(result: Any, context: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+    raw, s_in, s_out = _split(result)
+    raw.update(context)
+    scores = _scores(s_in, s_out)
+    d = _check(raw)
+    if scores is not None:
+        from attacks.metrics import attack_metrics
+
+        lab = np.r_[np.ones(scores[0].size, dtype=np.int8), np.zeros(scores[1].size, dtype=np.int8)]
+        d["attack"] = attack_metrics(lab, np.concatenate(scores)).to_dict()
+    d["summary"] = _summary(d)
+    first = [*REQUIRED_KEYS, "summary"]
+    ordered = {k: d[k] for k in first} | {k: v for k, v in d.items() if k not in first}
+    return _jsonable(ordered), scores
+
+
+def audit_record(result: Any, **context: Any) -> dict[str, Any]:
+    """The JSON-able record of one audit.
+
+    Parameters
+    ----------
+    result : DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound, mapping, or any
+        result with a ``to_dict()`` holding the required keys (one-run, crafted-canary audits)
+        A mapping needs the keys of :data:`REQUIRED_KEYS` (``epsilon_theory``,
+        ``epsilon_lower``, ``alpha``, ``bound``, ``threat_model``, ``trials``, ``ceiling``);
+        infinities may be written ``"inf"``; optional ``scores_in``/``scores_out`` (attack
+        scores with/without the canary) feed the figures and the attack metrics, and are not
+        copied into the record. A record returned here is accepted again.
+    **context
+        Keys set on (or overriding) the record: an EpsilonLowerBound needs ``epsilon_theory``
+        and ``threat_model``, say ``audit_record(b, epsilon_theory=4.0, threat_model="...")``.
+
+    Returns
+    -------
+    dict
+        Everything the result's ``to_dict`` gives, normalised (``bound`` is the route's name,
+        ``"inf"`` for infinities, None for NaN, python numbers), plus ``assumption``,
+        ``trials_unit``, ``confidence``, ``violation`` (epsilon_lower > epsilon_theory),
+        ``ratio``, ``at_ceiling``, ``attack`` (AUC, advantage, TPR at low FPR; when scores
+        exist) and ``summary``, a sentence in plain words.
+    """
+    return _build(result, context)[0]
+
+
+def _items(results: Any) -> list[tuple[dict[str, Any], Any]]:
+    if isinstance(results, (list, tuple)):
+        if not results:
+            raise DataValidationError("no audit results to report: the list is empty")
+        return [_build(r, {}) for r in results]
+    return [_build(results, {})]
+
+
+def _figures(items: Sequence[tuple[dict[str, Any], Any]], roc_scale: str, dpi: int) -> dict[str, tuple[str, bytes]]:
+    """figure key -> (caption, PNG bytes)."""
+    from audits.report.figures import epsilon_figure, figure_png, roc_figure, score_histogram
+
+    out: dict[str, tuple[str, bytes]] = {}
+    plottable = [rec for rec, _ in items if math.isfinite(_number(rec["epsilon_theory"], "e"))]
+    if len(items) > 1 and plottable:
+        out["epsilon"] = ("epsilon_lower (with the ceiling its trials allow) against epsilon_theory;"
+                          " points above the dashed line are violations",
+                          figure_png(epsilon_figure(plottable), dpi=dpi))
+    for i, (rec, scores) in enumerate(items, 1):
+        if scores is None:
+            continue
+        t = rec.get("score_threshold")
+        t = t if isinstance(t, (int, float)) else None
+        out[f"{i}_scores"] = (f"audit {i}: attack scores with and without the canary",
+                              figure_png(score_histogram(*scores, threshold=t), dpi=dpi))
+        out[f"{i}_roc"] = (f"audit {i}: ROC curve of the attack, with the chance diagonal",
+                           figure_png(roc_figure(*scores, scale=roc_scale), dpi=dpi))
+    return out
+
+
+def write_report(results: Any, directory: str | Path, *, formats: Sequence[str] = FORMATS,
+                 title: str = "Privacy audit report", name: str = "audit",
+                 roc_scale: str = "both", dpi: int = 100) -> dict[str, Path]:
+    """Write the report of one audit result or a list of them.
+
+    Parameters
+    ----------
+    results : one result (anything :func:`audit_record` accepts) or a list of them
+    directory : where to write; created if missing
+    formats : any of ``"json"``, ``"md"`` (PNG figures written beside it) and ``"html"`` (one
+        self-contained file: figures as base64 data URIs, inline CSS, no external resource)
+    title : the report's title (escaped in HTML and Markdown)
+    name : the file stem: letters, digits, ``_``, ``-`` and ``.`` (no path)
+    roc_scale : ``"log"`` (log-log), ``"linear"`` or ``"both"``
+    dpi : resolution of the figures
+
+    Returns
+    -------
+    dict[str, pathlib.Path]
+        ``"json"``, ``"md"``, ``"html"`` for the formats written and ``"figure_<key>"`` for each
+        PNG (``figure_epsilon``; ``figure_<i>_scores``, ``figure_<i>_roc`` for audit i from 1).
+    """
+    if isinstance(formats, str):
+        formats = (formats,)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise DataValidationError(f"formats must be a non-empty selection of {FORMATS}, got {list(formats)!r}")
+    if not isinstance(title, str):
+        raise DataTypeError(f"title must be a string, got {type(title).__name__}")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise DataValidationError(
+            "name must be a plain file stem (letters, digits, '_', '-', '.'; no path), got "
+            f"{name!r}")
+    from audits.report.figures import ROC_SCALES
+
+    if roc_scale not in ROC_SCALES:
+        raise DataValidationError(f"roc_scale must be one of {ROC_SCALES}, got {roc_scale!r}")
+    items = _items(results)
+    out_dir = Path(directory)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataValidationError(f"{out_dir} exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [rec for rec, _ in items]
+    figs = _figures(items, roc_scale, dpi) if ("md" in formats or "html" in formats) else {}
+    paths: dict[str, Path] = {}
+    if "json" in formats:
+        doc = {"title": title, "n_audits": len(records),
+               "n_violations": sum(bool(r["violation"]) for r in records), "audits": records}
+        paths["json"] = out_dir / f"{name}.json"
+        paths["json"].write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    if "md" in formats:
+        files = {}
+        for key, (_, png) in figs.items():
+            paths[f"figure_{key}"] = out_dir / f"{name}_{key}.png"
+            paths[f"figure_{key}"].write_bytes(png)
+            files[key] = (figs[key][0], f"{name}_{key}.png")
+        paths["md"] = out_dir / f"{name}.md"
+        paths["md"].write_text(render_markdown(records, title=title, figures=files), encoding="utf-8")
+    if "html" in formats:
+        paths["html"] = out_dir / f"{name}.html"
+        paths["html"].write_text(render_html(records, title=title, figures=figs), encoding="utf-8")
+    return paths
