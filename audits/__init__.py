@@ -20,6 +20,8 @@ from __future__ import annotations
 from audits._lazy import by_module, lazy_face
 
 __all__, __getattr__ = lazy_face(__name__, by_module(**{
+    "result": ("AuditResult", "Audit", "AssumptionTest", "Verdict", "exit_status"),
+    "bounds.gaussian_test": ("gaussian_scores_test",),
     "bounds.multi_run": ("EpsilonLowerBound", "clopper_pearson_upper", "clopper_pearson_bound",
                          "gaussian_dp_bound", "bound_from_scores", "ceiling", "gdp_delta",
                          "gdp_epsilon"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,8 @@ import numpy as np
 
 from privcausal.exceptions import DataNotFoundError, DataValidationError, PrivCausalError
 
-__all__ = ["run_dpsgd", "run_mechanism", "run_model", "load_callable", "registry_features"]
+__all__ = ["run_dpsgd", "run_mechanism", "run_model", "model_audit", "load_callable",
+           "registry_features"]
 
 
 def registry_features(n: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +57,7 @@ def run_dpsgd(args: argparse.Namespace) -> Any:
 
         return audit_dpsgd_one_run(X, y, threat=args.threat, canaries=args.canaries,
                                    bound="steinke" if args.bound == "one-run" else "fdp", **common)
-    trials = args.trials or (5 if args.threat == "white-box" else 1000)
+    trials = args.trials or (500 if args.threat == "white-box" else 1000)
     if args.architecture == "mlp":
         from audits.dpsgd.crafted import audit_hidden_state_mlp
 
@@ -173,12 +173,10 @@ def _read_csv(path: str) -> Any:
     return pd.read_csv(p)
 
 
-def run_model(args: argparse.Namespace) -> dict[str, Any]:
+def run_model(args: argparse.Namespace) -> Any:
     """Membership scores of members and non-members, then the chosen bound."""
     from attacks.membership import membership_attacks
     from attacks.targets import load_target
-    from audits.bounds.multi_run import bound_from_scores
-    from audits.bounds.one_run import one_run_bound_from_scores
 
     kw = {"task": "binary"} if str(args.model).lower().endswith(".csv") else {}
     target = load_target(args.model, **kw)
@@ -194,29 +192,51 @@ def run_model(args: argparse.Namespace) -> dict[str, Any]:
                              progress=_progress(args))[args.attack]
     labels = np.asarray(res.labels).astype(int)
     scores = np.asarray(res.scores, dtype=np.float64)
+    return model_audit(scores, labels, epsilon=float(eps), delta=delta, alpha=args.alpha,
+                       bound=args.bound, attack=args.attack)
+
+
+def model_audit(scores: Any, labels: Any, *, epsilon: float, delta: float, alpha: float,
+                bound: str, attack: str) -> Any:
+    """The audit of membership scores of records known to be members (1) or not (0)."""
+    from audits.bounds.licensed import licensed_bound, licensed_one_run
+    from audits.result import Audit
+
     s_in, s_out = scores[labels == 1], scores[labels == 0]
+    if s_in.size == 0 or s_out.size == 0:
+        raise DataValidationError("the audit needs members and non-members: one group is empty")
     threat = (f"black-box: the released model's outputs on {labels.size} records known to be "
-              f"members or not ({args.attack} attack)")
-    if args.bound in ("one-run", "fdp-one-run"):
-        if args.bound == "fdp-one-run" and delta <= 0:
-            raise PrivCausalError("the f-DP one-run bound needs --delta > 0")
+              f"members or not ({attack} attack)")
+    gauss = bound in ("gdp", "fdp-one-run")
+    if gauss and delta <= 0:
+        # mu-GDP is no (epsilon, 0) guarantee: the assumption-free route answers at delta 0
+        bound = {"gdp": "clopper-pearson", "fdp-one-run": "one-run"}[bound]
+        note0 = "; the Gaussian route needs delta > 0, so the assumption-free route was used"
+    else:
+        note0 = ""
+    if bound in ("one-run", "fdp-one-run"):
         m = labels.size
         ks = sorted({max(1, int(m * f)) for f in (0.01, 0.05, 0.1, 0.25)})
-        b = one_run_bound_from_scores(scores, labels, k_plus=ks, k_minus=ks, delta=delta,
-                                      alpha=args.alpha,
-                                      method="steinke" if args.bound == "one-run" else "fdp")
+        lic = licensed_one_run(scores, labels, k_plus=ks, k_minus=ks, delta=delta, alpha=alpha,
+                               method="steinke" if bound == "one-run" else "fdp")
         note = ("valid if each audited record was a member independently with probability 1/2 "
-                "(a random split of the audited records); otherwise an estimate")
+                "(a random split of the audited records); ties counted against the auditor")
+        unit = "records (canaries) in one training"
     else:
-        b = bound_from_scores(s_in, s_out, delta=delta, alpha=args.alpha,
-                              method="gaussian-dp" if args.bound == "gdp" else "clopper-pearson")
+        lic = licensed_bound(s_in, s_out, delta=delta, alpha=alpha,
+                             method="gaussian-dp" if bound == "gdp" else "clopper-pearson",
+                             what="the membership scores")
         note = ("treats each audited record as an independent trial of the membership game; "
-                "records of one model are not independent, so this is an estimate")
-    return {
-        "epsilon_theory": float(eps), "delta": delta, "epsilon_lower": float(b.epsilon_lower),
-        "alpha": float(args.alpha), "bound": b.method, "threat_model": threat,
-        "trials": int(labels.size), "ceiling": float(b.ceiling),
-        "assumption": f"{b.assumption}; {note}", "attack": args.attack,
-        "threshold_selection": b.threshold_selection, "scores_in": s_in, "scores_out": s_out,
-        "mu_lower": None if b.mu_lower is None or not math.isfinite(b.mu_lower) else b.mu_lower,
-    }
+                "records of one model are not independent, so this rests on that assumption")
+        unit = "records per group (the smaller)"
+    b = lic.certified
+    trials = int(labels.size) if "m" in b.counts else int(min(s_in.size, s_out.size))
+    return Audit(float(epsilon), float(delta), float(b.epsilon_lower), float(alpha), b.method,
+                 threat, trials, float(b.ceiling), f"{lic.assumption}; {note}{note0}", unit,
+                 None if lic.estimate is None else float(lic.estimate.epsilon_lower),
+                 "" if lic.estimate is None else ("the trade-off curve is Gaussian, which the "
+                                                  "Gaussian-shift test of the scores rejected"),
+                 lic.tests, "model",
+                 {"attack": attack, "threshold_selection": b.threshold_selection,
+                  "result": b.to_dict()},
+                 s_in, s_out, b.threshold)

@@ -49,9 +49,11 @@ def test_white_box_is_sound(eps):
     assert 0.0 <= r.epsilon_lower <= r.epsilon_theory
     assert r.clopper_pearson.epsilon_lower <= r.epsilon_theory
     ps = audit_dpsgd(X, y, threat="white-box", trials=50, epsilon=eps, steps=STEPS,
-                     random_state=7, route="per-step")
-    assert ps.route == "per-step" and 0.0 <= ps.epsilon_lower <= ps.epsilon_theory
-    assert "Gaussian" in r.result.assumption and "per-step composition" in ps.assumption
+                     random_state=7)
+    assert ps.route == "composed" and 0.0 <= ps.epsilon_lower <= ps.epsilon_theory
+    assert "Gaussian" in r.result.assumption and "measured" in ps.assumption
+    # the run scores of white-box DP-SGD are Gaussian: the test licenses the GDP figure
+    assert r.bound == "gaussian-dp" and r.tests and r.tests[0].passed
 
 
 def test_ten_runs_certify_nothing_through_run_scores_but_an_estimate_near_theory():
@@ -102,5 +104,5 @@ def test_bad_arguments():
         audit_dpsgd(X, y, bound="wald", epsilon=1.0)
     with pytest.raises(DataValidationError):
         audit_dpsgd(X, y, trials=1, epsilon=1.0)
-    with pytest.raises(DataValidationError, match="per-step"):
-        audit_dpsgd(X, y, threat="hidden-state", route="per-step", epsilon=1.0, steps=5)
+    with pytest.raises(DataValidationError, match="composed"):
+        audit_dpsgd(X, y, threat="hidden-state", route="composed", epsilon=1.0, steps=5)

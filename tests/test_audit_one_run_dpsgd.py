@@ -48,7 +48,7 @@ def test_sound_and_canaries_stay_clipped(eps):
         assert 0.0 <= b.epsilon_lower <= r.epsilon_theory
     assert r.epsilon_lower == r.steinke.epsilon_lower <= r.ceiling == r.ceilings["steinke"]
     assert r.fdp.epsilon_lower <= r.ceilings["fdp"]
-    assert r.canary_clipped_fraction == 1.0 and r.trials == 1 and r.canaries == 500
+    assert r.canary_clipped_fraction == 1.0 and r.trials == r.canaries == 500
 
 
 def test_thousand_canaries_reach_a_measured_fraction_of_epsilon():
@@ -85,7 +85,8 @@ def test_serialises_and_guess_counts_fixed_in_advance():
     for k in ("epsilon_theory", "epsilon_lower", "alpha", "bound", "threat_model", "trials",
               "canaries", "ceiling", "steinke", "fdp", "ceilings", "canary_clipped_fraction"):
         assert k in d
-    assert d["trials"] == 1 and d["canaries"] == 200 and d["k_plus"] == [20]
+    assert d["trials"] == d["canaries"] == 200 and d["trainings"] == 1 and d["k_plus"] == [20]
+    assert d["trials_unit"] == "canaries in one training"
     assert r.steinke.threshold_selection == "guess counts fixed in advance"
     assert d["threat_model"].startswith("black-box")
     m = audit_dpsgd_one_run(X, Y, threat="white-box", canaries=50, epsilon=2.0, steps=10,

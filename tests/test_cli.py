@@ -87,8 +87,13 @@ def test_demo_writes_a_report(tmp_path, capsys):
     assert code == 0 and (tmp_path / "report.md").is_file() and (tmp_path / "ate_forest.png").is_file()
     names = {r["estimator"] for r in out["rows"]}
     assert {"dim", "regression", "ipw", "aipw", "dim-np"} <= names
-    # the demo audits its own releases: never above the claim, and close to it (seeded)
+    # the demo audits its own releases: never above the claim (seeded); the DiM release is
+    # certified close to it, DP-SGD's declared-norm estimate too (its certificate at epsilon 1
+    # from 1000 trainings is about 0.6 of the claim: the measured signal's standard error)
     assert len(out["audits"]) == 2 and (tmp_path / "audit" / "audit.html").is_file()
+    dim, sgd = out["audits"]
     for rec in out["audits"]:
-        assert 0.8 * rec["epsilon_theory"] <= rec["epsilon_lower"] <= rec["epsilon_theory"]
+        assert 0.0 < rec["epsilon_lower"] <= rec["epsilon_theory"] and not rec["violation"]
+    assert dim["epsilon_lower"] >= 0.8 * dim["epsilon_theory"]
+    assert sgd["epsilon_estimate"] >= 0.8 * sgd["epsilon_theory"]
     assert "Audits: empirical epsilon" in (tmp_path / "report.md").read_text()

@@ -56,7 +56,7 @@ def test_gaussian_audit_is_tight_and_sound(eps):
                         random_state=int(eps * 10) + 1)
     assert not r.violation
     assert r.ratio >= 0.8
-    assert "Gaussian" in r.bound.assumption
+    assert "Gaussian" in r.assumption and r.bound == "gaussian-dp" and r.tests[0].passed
 
 
 # ---------------------------------------------------------------- the zoo of broken mechanisms

@@ -19,6 +19,7 @@ import pytest
 from audits.releases.mechanism import audit_mechanism
 from audits.bounds.one_run import one_run_bound
 from audits.report.records import REQUIRED_KEYS, audit_record, write_report
+from audits.result import Audit
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism
 
@@ -117,7 +118,7 @@ def test_records_hold_required_keys_and_are_plain_json(mech, dpsgd):
     dp = audit_record(dpsgd)
     assert dp["bound"] == "gaussian-dp" and dp["trials"] == 20 and "Gaussian" in dp["summary"]
     m = audit_record(mech)
-    assert m["bound"] == "clopper-pearson" and m["trials"] == mech.bound.n_in == 1000
+    assert m["bound"] == "clopper-pearson" and m["trials"] == mech.result.n_in == 1000
     assert mech.scores_in.shape == mech.scores_out.shape == (1000,)
     assert f"{mech.epsilon_lower:.2f}" in m["summary"] and "1000 held-out samples" in m["summary"]
 
@@ -143,9 +144,9 @@ def test_infinities_numpy_and_nan_become_plain_json():
 
 def test_bound_and_one_run_rows_with_context():
     b = one_run_bound(1000, 100, 90, delta=1e-5)
-    with pytest.raises(DataValidationError, match="epsilon_theory, threat_model"):
-        audit_record(b)
-    rec = audit_record(b, epsilon_theory=8.0, threat_model="white-box, one run")
+    with pytest.raises(DataTypeError, match="Audit.from_bound"):
+        audit_record(b)  # a bare bound has no claim and no threat model
+    rec = audit_record(Audit.from_bound(b, epsilon_theory=8.0, threat_model="white-box, one run"))
     assert rec["trials"] == 1000 and rec["trials_unit"] == "canaries in one run"
     assert rec["bound"] == "one-run (steinke)" and rec["epsilon_lower"] == b.epsilon_lower
     assert "cannot show the claim is tight" in rec["summary"]  # ceiling 3.5 < 8
@@ -179,7 +180,7 @@ def test_html_is_self_contained_and_complete(tmp_path, dpsgd):
     assert not p.tags & {"script", "link", "iframe", "object"}
     assert "http://" not in text and "https://" not in text
     rec = audit_record(dpsgd)
-    for s in (escape(rec["threat_model"]), "gaussian-dp", "assumes a Gaussian trade-off curve",
+    for s in (escape(rec["threat_model"]), "gaussian-dp", "Gaussian-shift test",
               "alpha", "0.05", "20 runs per world", "ceiling", f"{dpsgd.ceiling:.3f}",
               "violation", escape(rec["summary"])):
         assert s in text, s
@@ -227,7 +228,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path, mech):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataValidationError, match="not a directory"):
         write_report(ok, tmp_path / "file")
-    with pytest.raises(DataTypeError, match="DPSGDAuditResult"):
+    with pytest.raises(DataTypeError, match="audit contract"):
         audit_record(object())
     with pytest.raises(DataValidationError, match="missing: ceiling"):
         audit_record({k: v for k, v in ok.items() if k != "ceiling"})

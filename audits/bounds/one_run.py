@@ -28,7 +28,7 @@ from audits.bounds.multi_run import (
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.validation import check_alpha, check_delta, check_finite_array
 
-__all__ = ["one_run_p_value", "one_run_bound", "one_run_bound_from_scores"]
+__all__ = ["one_run_p_value", "one_run_bound", "one_run_bound_from_scores", "worst_case_correct"]
 
 
 def _one_run_counts(m: Any, r: Any, v: Any) -> tuple[int, int, int]:
@@ -113,14 +113,60 @@ def one_run_bound(m: int, r: int, v: int, *, delta: float, alpha: float = 0.05,
                              n_in, n_out, top, mu, None, {"m": m, "r": r, "v": v})
 
 
+def worst_case_correct(scores: np.ndarray, included: np.ndarray, k_plus: int, k_minus: int) -> int:
+    """Correct guesses of "in" for the ``k_plus`` highest scores and "out" for the ``k_minus``
+    lowest, with ties counted against the auditor.
+
+    Where a guess count cuts through a group of equal scores the order inside the group is not
+    the output's to decide, so the group's places go first to the canaries that make the guess
+    wrong (non-members among the "in" guesses, members among the "out" ones). The count is
+    never larger than under any tie-breaking, and the bound is monotone in it, so the bound
+    stays valid; constant scores give v = 0 wrong-free guesses beyond what chance forces.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    inc = np.asarray(included, dtype=bool)
+    m = s.size
+    if k_plus + k_minus > m:
+        raise DataValidationError(f"need k_plus + k_minus <= m = {m}")
+    uniq, inv = np.unique(s, return_inverse=True)  # ascending groups
+    g_size = np.bincount(inv, minlength=uniq.size)
+    g_in = np.bincount(inv, weights=inc, minlength=uniq.size).astype(np.int64)
+    free_in, free_out = g_in.copy(), g_size - g_in  # canaries not yet guessed, per group
+    v = 0
+    # "in" guesses from the top group down: non-members first inside each group
+    need = k_plus
+    for g in range(uniq.size - 1, -1, -1):
+        if need == 0:
+            break
+        take = min(need, g_size[g])
+        wrong = min(take, free_out[g])
+        free_out[g] -= wrong
+        free_in[g] -= take - wrong
+        v += take - wrong
+        need -= take
+    # "out" guesses from the bottom group up, among what is left: members first
+    need = k_minus
+    for g in range(uniq.size):
+        if need == 0:
+            break
+        take = min(need, free_in[g] + free_out[g])
+        wrong = min(take, free_in[g])
+        free_in[g] -= wrong
+        free_out[g] -= take - wrong
+        v += take - wrong
+        need -= take
+    return int(v)
+
+
 def one_run_bound_from_scores(scores: Any, included: Any, *, k_plus: int | Sequence[int],
                               k_minus: int | Sequence[int] = 0, delta: float, alpha: float = 0.05,
                               method: str = "steinke") -> EpsilonLowerBound:
     """One-run bound from the ``scores`` of m canaries and whether each was ``included``.
 
-    Guess "in" for the ``k_plus`` highest scores and "out" for the ``k_minus`` lowest. Give
-    sequences (same length) to try several (k_plus, k_minus) pairs: the level is then split
-    over them (Bonferroni) and the best bound is reported.
+    Guess "in" for the ``k_plus`` highest scores and "out" for the ``k_minus`` lowest, ties
+    counted against the auditor (:func:`worst_case_correct`). Give sequences (same length) to
+    try several (k_plus, k_minus) pairs: the level is then split over them (Bonferroni) and the
+    best bound is reported.
     """
     s = check_finite_array(scores, name="scores", ndim=1)
     inc = np.asarray(included)
@@ -134,11 +180,9 @@ def one_run_bound_from_scores(scores: Any, included: Any, *, k_plus: int | Seque
     kp, km = np.broadcast_arrays(kp, km) if kp.size == 1 or km.size == 1 else (kp, km)
     if kp.ndim != 1 or kp.shape != km.shape or ((kp < 0) | (km < 0) | (kp + km > s.size)).any():
         raise DataValidationError(f"need k_plus, k_minus >= 0 with k_plus + k_minus <= m = {s.size}")
-    order = np.argsort(-s, kind="stable")
-    inc_sorted = inc[order].astype(bool)
     best = None
     for p, q in zip(kp.tolist(), km.tolist()):
-        v = int(inc_sorted[:p].sum() + (~inc_sorted[s.size - q:]).sum())
+        v = worst_case_correct(s, inc.astype(bool), p, q)
         res = one_run_bound(s.size, p + q, v, delta=delta, alpha=alpha, method=method,
                             n_tests=kp.size, n_in=int(inc.sum()), n_out=int(s.size - inc.sum()))
         if best is None or res.epsilon_lower > best.epsilon_lower:

@@ -49,11 +49,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from audits.result import ClaimComparison
+from audits.bounds.licensed import GDP_ESTIMATE_ASSUMPTION, licensed_bound
+from audits.result import AssumptionTest, Verdict
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.dpsgd.canaries import input_canary
 from audits.dpsgd.crafted_canary import (
@@ -85,16 +86,20 @@ DIRECTIONS = ("init", "reference", "final")
 
 
 @dataclass(frozen=True)
-class CraftedAuditResult(ClaimComparison):
-    """A hidden-state MLP audit: the accountant's epsilon beside the empirical lower bounds.
+class CraftedAuditResult(Verdict):
+    """A hidden-state MLP audit: the accountant's epsilon beside the certified lower bound.
 
-    ``result`` is the bound of the requested method (its ``ceiling`` is ``ceiling``);
-    ``clopper_pearson`` (always computed) assumes only independent runs. Diagnostics over
-    ``diagnostic_runs`` canary runs and all their steps: ``canary_clipped_fraction`` (steps
-    where the canary's gradient norm was >= C), ``column_share`` (mean share of its gradient
-    norm on its column) and ``signal_efficiency`` (mean clipped column gradient along the
-    scoring direction, over C: 1 means the white-box signal of a Dirac canary).
+    ``result`` is the certified bound: Clopper-Pearson, or Gaussian-DP when the run scores pass
+    the Gaussian-shift test (``tests``); ``clopper_pearson`` (always computed) assumes only
+    independent runs. ``epsilon_estimate`` is the refused Gaussian figure or the point estimate
+    of the scores' shift. Diagnostics over ``diagnostic_runs`` canary runs and all their steps:
+    ``canary_clipped_fraction`` (steps where the canary's gradient norm was >= C),
+    ``column_share`` (mean share of its gradient norm on its column) and ``signal_efficiency``
+    (mean clipped column gradient along the scoring direction, over C: 1 means the white-box
+    signal of a Dirac canary).
     """
+
+    kind: ClassVar[str] = "dpsgd-mlp"
 
     epsilon_theory: float
     delta: float
@@ -120,19 +125,23 @@ class CraftedAuditResult(ClaimComparison):
     architecture: dict[str, Any] = field(default_factory=dict)
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    assumption: str = ""
+    estimate_assumption: str = ""
+    tests: tuple[AssumptionTest, ...] = ()
 
-
+    @property
+    def score_threshold(self) -> float | None:
+        return self.result.threshold
 
     def to_dict(self) -> dict[str, Any]:
         out = self._fields((
-            "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "threat_model", "canary",
-            "direction", "trials", "ceiling", "epsilon_estimate", "mu_estimate", "steps",
-            "noise_multiplier", "sampling_rate", "canary_clipped_fraction", "column_share",
-            "signal_efficiency", "diagnostic_runs", "architecture"))
-        out.update(assumption=self.result.assumption,
-                   epsilon_lower_cp=self.clopper_pearson.epsilon_lower,
+            "canary", "direction", "mu_estimate", "steps", "noise_multiplier", "sampling_rate",
+            "canary_clipped_fraction", "column_share", "signal_efficiency", "diagnostic_runs",
+            "architecture"))
+        out.update(epsilon_lower_cp=self.clopper_pearson.epsilon_lower,
                    ceiling_cp=self.clopper_pearson.ceiling, result=self.result.to_dict(),
-                   clopper_pearson=self.clopper_pearson.to_dict())
+                   clopper_pearson=self.clopper_pearson.to_dict(),
+                   threshold_selection=self.result.threshold_selection)
         return out
 
 
@@ -278,12 +287,20 @@ def audit_hidden_state_mlp(X: Any, y: Any, *, trials: int = 500, canary: str = "
         stacked = {k: v[:-1].reshape((-1,) + v.shape[2:]) for k, v in P.items()}  # T*m sets
         clipped, share, eff = _diagnostics(arch, stacked, x_can, float(yc[idx]), C, column, u)
     s_in, s_out = scores[:N], scores[N:2 * N]
-    main = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method=methods[bound])
-    cp = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
+    lic = licensed_bound(s_in, s_out, delta=delta, alpha=alpha, method=methods[bound])
+    main = lic.certified
+    cp = main if main.method == "clopper-pearson" else bound_from_scores(
+        s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
     sd = math.sqrt((np.var(s_in, ddof=1) + np.var(s_out, ddof=1)) / 2.0)
     mu_hat = float((s_in.mean() - s_out.mean()) / sd) if sd > 0 else math.inf
+    if lic.estimate is not None:
+        est, est_words = lic.estimate.epsilon_lower, GDP_ESTIMATE_ASSUMPTION
+    else:
+        est = gdp_epsilon(max(mu_hat, 0.0), delta)
+        est_words = ("point estimate (no confidence): the run scores' mean shift over their "
+                     "pooled spread, read as mu-GDP")
     return CraftedAuditResult(
-        float(res.epsilon), delta, main.epsilon_lower, alpha, methods[bound], THREAT,
+        float(res.epsilon), delta, main.epsilon_lower, alpha, main.method, THREAT,
         DESIGNS[canary], direction if canary == "crafted" else "", N, main.ceiling, main, cp,
-        gdp_epsilon(max(mu_hat, 0.0), delta), mu_hat, T, res.noise_multiplier, res.sampling_rate,
-        clipped, share, eff, m, arch.to_dict(), s_in, s_out)
+        est, mu_hat, T, res.noise_multiplier, res.sampling_rate,
+        clipped, share, eff, m, arch.to_dict(), s_in, s_out, lic.assumption, est_words, lic.tests)

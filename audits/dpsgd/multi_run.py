@@ -4,26 +4,21 @@
 (models 0..N-1 may use the canary, N..2N-1 may not), scores each run, and turns the scores into
 an epsilon lower bound with :func:`audits.bounds.multi_run.bound_from_scores`:
 
-* ``"white-box"`` (every intermediate noisy gradient visible; Dirac canary): the per-step
-  statistic is the canary coordinate of step t's noisy gradient sum, sign-corrected and divided
-  by the claimed noise std sigma C. The run score is their sum over steps divided by sqrt(T).
-  With full-batch training (``sampling_rate=1``) each step is a Gaussian mechanism with
-  sensitivity C, so the T per-step observations of all runs are independent samples of the same
-  Gaussian test: the per-step composition route (Nasr et al. 2023) bounds the per-step mu_step
-  from the pooled per-step scores (Gaussian-DP route, Bonferroni over thresholds) and reports
-  mu = sqrt(T) mu_step, exact GDP composition (``route="per-step"``; the default run-level
-  route bounds the sum, which for full batch is the sufficient statistic and gives the
-  tighter bound at the same confidence). It assumes a Gaussian trade-off curve per step
-  and identical steps, and says so.
-  ``route="composed"`` (white-box, full batch, GDP; the default there): the auditor also
-  computes the canary's clipped gradient at each visible step, so the only unknown is the
-  noise actually added; a chi-square upper bound on it from the per-step residuals of all runs
-  gives mu, composed exactly (:mod:`audits.dpsgd.white_box`). This is the route that is tight from
-  a handful of runs (Nasr et al. 2023). The observations are read off consecutive parameter
-  vectors (the update times the declared normaliser over the declared learning rate), not
-  from the trainer's own records, so a trainer that mis-scales its update is caught.
+* ``"white-box"`` (every intermediate model visible; Dirac canary): the auditor reads each
+  step's noisy sum off consecutive models (the update times the declared normaliser over the
+  declared learning rate, not the trainer's own records, so a trainer that mis-scales its
+  update is caught). The run score is the sign-corrected sum of the canary coordinate over the
+  steps, divided by sqrt(T) and the claimed noise. For full-batch plain SGD the default
+  ``route="composed"`` (:mod:`audits.dpsgd.white_box`) certifies from the *measured* shift
+  and noise (a few hundred runs a world reach 0.85 of epsilon 4), with the declared-norm
+  composition of Nasr et al. 2023 (tight from ten runs, but assuming the canary enters at the
+  declared clipping norm) as ``epsilon_estimate``.
 * ``"hidden-state"`` (final parameters only; Dirac canary): the canary-coordinate weight.
 * ``"black-box"`` (outputs only; input canary): minus the canary's loss on the final model.
+
+Run-level bounds come from :func:`audits.bounds.licensed.licensed_bound`: Clopper-Pearson, or
+the Gaussian-DP route when the run scores pass the Gaussian-shift test (for black-box, on the
+canary's logit, a monotone transform of its loss); a refused Gaussian figure is an estimate.
 
 References
 ----------
@@ -39,16 +34,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from audits.result import ClaimComparison
+from audits.bounds.licensed import GDP_ESTIMATE_ASSUMPTION, licensed_bound, logit_of_loss
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores, gdp_epsilon
+from audits.result import AssumptionTest, Verdict
 from audits.dpsgd.canaries import dirac_canary, input_canary
 from audits.dpsgd.trials import DPSGDTrials
 from audits.runner.run import run_trials
-from audits.dpsgd.white_box import composed_white_box_bound
+from audits.dpsgd.white_box import ESTIMATE_ASSUMPTION, composed_white_box_bound
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_alpha, check_random_state
 
@@ -60,22 +56,21 @@ THREATS = {
     "black-box": "black-box: only the final model's loss on the canary; input-space canary",
 }
 BOUNDS = {"gdp": "gaussian-dp", "clopper-pearson": "clopper-pearson"}
-PER_STEP_ASSUMPTION = (
-    "per-step composition: every step is the same Gaussian mechanism (full batch, canary "
-    "gradient clipped at every step); mu = sqrt(T) * mu_step by exact GDP composition"
-)
-
-
 @dataclass(frozen=True)
-class DPSGDAuditResult(ClaimComparison):
-    """One DP-SGD audit: the accountant's epsilon beside the empirical lower bound.
+class DPSGDAuditResult(Verdict):
+    """One DP-SGD audit: the accountant's epsilon beside the certified lower bound.
 
-    ``result`` is the bound behind ``epsilon_lower``: the run-level bound (``route="run-level"``)
-    or, for white-box full-batch GDP audits that ask for it, the per-step composed bound
-    (``route="per-step"``). ``run_level`` (requested method) and ``clopper_pearson`` (always)
-    are the run-level bounds, each with its ceiling. ``epsilon_estimate`` is a point estimate
-    (no confidence: mean shift over pooled std of the per-step or run scores, as mu-GDP).
+    ``result`` is the bound behind ``epsilon_lower``: for white-box full-batch audits
+    (``route="composed"``) the measured-shift Gaussian bound of :mod:`audits.dpsgd.white_box`
+    when its assumption tests pass, otherwise the run-level bound; ``run_level`` is the
+    run-level bound of the requested method (Gaussian-DP only when the run scores pass the
+    Gaussian-shift test) and ``clopper_pearson`` the assumption-free one, each with its
+    ceiling. ``epsilon_estimate`` is a figure resting on an untested assumption
+    (``estimate_assumption``): the declared-norm composition for white-box audits, the refused
+    Gaussian figure, or the point estimate of the run scores' shift.
     """
+
+    kind: ClassVar[str] = "dpsgd"
 
     epsilon_theory: float
     delta: float
@@ -89,25 +84,29 @@ class DPSGDAuditResult(ClaimComparison):
     result: EpsilonLowerBound
     run_level: EpsilonLowerBound
     clopper_pearson: EpsilonLowerBound
-    epsilon_estimate: float
+    epsilon_estimate: float | None
+    estimate_assumption: str = ""
     mu_lower: float | None = None
     steps: int = 0
     noise_multiplier: float = 0.0
     canary_clipped_fraction: float | None = None
     assumption: str = ""
+    tests: tuple[AssumptionTest, ...] = ()
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     noise_check: dict[str, Any] | None = None
 
-
+    @property
+    def score_threshold(self) -> float | None:
+        return self.result.threshold if self.route == "run-level" else None
 
     def to_dict(self) -> dict[str, Any]:
-        out = self._fields((
-            "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "route", "threat_model",
-            "trials", "ceiling", "epsilon_estimate", "mu_lower", "steps", "noise_multiplier",
-            "canary_clipped_fraction", "assumption", "noise_check"))
-        out.update(result=self.result.to_dict(),
-                   run_level=self.run_level.to_dict(), clopper_pearson=self.clopper_pearson.to_dict())
+        out = self._fields(("route", "mu_lower", "steps", "noise_multiplier",
+                            "canary_clipped_fraction", "noise_check"))
+        out.update(result=self.result.to_dict(), run_level=self.run_level.to_dict(),
+                   clopper_pearson=self.clopper_pearson.to_dict(),
+                   threshold_selection=self.result.threshold_selection,
+                   score_threshold=self.score_threshold)
         return out
 
 
@@ -137,10 +136,9 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     epsilon or noise_multiplier : the DP-SGD recipe (as in ``train_many``); with ``sampling_rate``
         (default 1: full batch), ``steps``, ``max_grad_norm``, ``lr``
     route : "auto" ("composed" for white-box full-batch GDP audits, else "run-level"),
-        "run-level" (the run scores; for white-box the per-step sum), "composed" (white-box,
-        full batch, GDP, plain SGD: per-step Gaussian statistics with the noise measured,
-        composed; :mod:`audits.dpsgd.white_box`) or "per-step" (white-box, full batch, GDP: pooled
-        per-step threshold tests, composed)
+        "run-level" (the run scores; for white-box the per-step sum) or "composed" (white-box,
+        full batch, GDP, plain SGD: signal and noise measured, composed;
+        :mod:`audits.dpsgd.white_box`)
     claimed_epsilon : audit against this epsilon instead of the receipt's (to test an
         accountant, e.g. one that is off by the batch size)
     random_state : seeds the trainings (and the input canary)
@@ -198,7 +196,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     eps_theory = float(run["epsilon"][0] if claimed_epsilon is None else claimed_epsilon)
     loss = "bce" if bool(run["bce"][0]) else "mse"
     clipped = None
-    per_step = shift = None
+    shift = None
     if threat == "black-box":
         scores = run["score"]
     else:
@@ -220,41 +218,40 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         else:
             scores = -sign * run["w_final"]
     s_in, s_out = scores[:N], scores[N:]
-    run_level = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method=method)
-    cp = bound_from_scores(s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
+    view = logit_of_loss if threat == "black-box" and loss == "bce" else None
+    lic = licensed_bound(s_in, s_out, delta=delta, alpha=alpha, method=method, view=view)
+    run_level = lic.certified
+    cp = run_level if run_level.method == "clopper-pearson" else bound_from_scores(
+        s_in, s_out, delta=delta, alpha=alpha, method="clopper-pearson")
+    common = dict(steps=T, noise_multiplier=sigma, canary_clipped_fraction=clipped,
+                  scores_in=s_in, scores_out=s_out)
     if route == "composed":
         main, check = composed_white_box_bound(obs[:, :N], obs[:, N:], shift, sigma_claimed=sigma,
                                                delta=delta, alpha=alpha)
-        mu_hat = math.sqrt(T) / check.sigma_hat
-        if not check.independent:
-            # the composition needs fresh noise at every step: report what needs no such thing
+        est = dict(epsilon_estimate=check.epsilon_estimate, estimate_assumption=ESTIMATE_ASSUMPTION)
+        if not check.certified:
+            # a test of the measured route's assumption failed: report what needs none of it
             return DPSGDAuditResult(
-                eps_theory, delta, run_level.epsilon_lower, alpha, method,
-                "run-level (composed route refused: residuals correlated across steps)",
-                THREATS[threat], N, run_level.ceiling, run_level, run_level, cp,
-                gdp_epsilon(max(_mu_hat(s_in, s_out), 0.0), delta), run_level.mu_lower, T,
-                sigma, clipped, run_level.assumption, s_in, s_out, check.to_dict())
+                eps_theory, delta, cp.epsilon_lower, alpha, "clopper-pearson",
+                "run-level (measured white-box route refused by its assumption tests)",
+                THREATS[threat], N, cp.ceiling, cp, run_level, cp, **est,
+                mu_lower=None, assumption=cp.assumption, tests=check.tests,
+                noise_check=check.to_dict(), **common)
         return DPSGDAuditResult(
-            eps_theory, delta, main.epsilon_lower, alpha, method, "composed", THREATS[threat], N,
-            main.ceiling, main, run_level, cp, gdp_epsilon(mu_hat, delta), main.mu_lower, T,
-            sigma, clipped, main.assumption, s_in, s_out, check.to_dict())
-    if route == "per-step":
-        step_b = bound_from_scores(per_step[:, :N].ravel(), per_step[:, N:].ravel(), delta=delta,
-                                   alpha=alpha, method="gaussian-dp")
-        mu_l = math.sqrt(T) * float(step_b.mu_lower)
-        mu_top = math.sqrt(T) * (-2.0 * float(_ndtri(step_b, T, N)))
-        eps_l, top = gdp_epsilon(mu_l, delta), gdp_epsilon(mu_top, delta)
-        mu_hat = math.sqrt(T) * _mu_hat(per_step[:, :N].ravel(), per_step[:, N:].ravel())
-        return DPSGDAuditResult(
-            eps_theory, delta, eps_l, alpha, method, "per-step", THREATS[threat], N, top, step_b,
-            run_level, cp, gdp_epsilon(max(mu_hat, 0.0), delta), mu_l, T, sigma, clipped,
-            PER_STEP_ASSUMPTION + "; " + step_b.assumption, s_in, s_out)
-    mu_hat = _mu_hat(s_in, s_out)
-    main = run_level
+            eps_theory, delta, main.epsilon_lower, alpha, main.method, "composed",
+            THREATS[threat], N, main.ceiling, main, run_level, cp, **est, mu_lower=main.mu_lower,
+            assumption=main.assumption, tests=check.tests, noise_check=check.to_dict(), **common)
+    if lic.estimate is not None:
+        est = dict(epsilon_estimate=lic.estimate.epsilon_lower,
+                   estimate_assumption=GDP_ESTIMATE_ASSUMPTION)
+    else:
+        est = dict(epsilon_estimate=gdp_epsilon(max(_mu_hat(s_in, s_out), 0.0), delta),
+                   estimate_assumption=("point estimate (no confidence): the run scores' mean "
+                                        "shift over their pooled spread, read as mu-GDP"))
     return DPSGDAuditResult(
-        eps_theory, delta, main.epsilon_lower, alpha, method, "run-level", THREATS[threat], N,
-        main.ceiling, main, run_level, cp, gdp_epsilon(max(mu_hat, 0.0), delta), main.mu_lower, T,
-        sigma, clipped, main.assumption, s_in, s_out)
+        eps_theory, delta, run_level.epsilon_lower, alpha, run_level.method, "run-level",
+        THREATS[threat], N, run_level.ceiling, run_level, run_level, cp, **est,
+        mu_lower=run_level.mu_lower, assumption=lic.assumption, tests=lic.tests, **common)
 
 
 def _task_key(task: DPSGDTrials, claimed: float | None) -> str:
@@ -274,9 +271,9 @@ def _task_key(task: DPSGDTrials, claimed: float | None) -> str:
 
 def _route(route: str, white: bool, full_batch: bool, method: str, kw: dict[str, Any]) -> str:
     """Resolve ``route="auto"`` and check that the route fits the audit, before any training."""
-    if route not in ("auto", "run-level", "per-step", "composed"):
+    if route not in ("auto", "run-level", "composed"):
         raise DataValidationError(
-            f'route must be "auto", "run-level", "per-step" or "composed", got {route!r}')
+            f'route must be "auto", "run-level" or "composed", got {route!r}')
     plain_sgd = (kw.get("optimizer", "sgd") == "sgd" and not kw.get("momentum", 0.0)
                  and not kw.get("weight_decay", 0.0))
     fits = white and full_batch and method == "gaussian-dp"
@@ -286,18 +283,7 @@ def _route(route: str, white: bool, full_batch: bool, method: str, kw: dict[str,
             "(optimizer='sgd', momentum=0, weight_decay=0)")
     if route == "auto":
         return "composed" if fits else "run-level"
-    if route in ("per-step", "composed") and not fits:
+    if route == "composed" and not fits:
         raise DataValidationError(
             f'route="{route}" needs threat="white-box", sampling_rate=1 and bound="gdp"')
     return route
-
-
-def _ndtri(step_b: EpsilonLowerBound, T: int, N: int) -> float:
-    """Phi^-1 of the FPR (= FNR) upper bound with no errors at the per-step Bonferroni level: the
-    per-step mu ceiling is -2 times this."""
-    from scipy import special
-
-    from audits.bounds.multi_run import clopper_pearson_upper
-
-    n = T * N
-    return float(special.ndtri(clopper_pearson_upper(0, n, step_b.alpha / 2 / n)))

@@ -4,7 +4,10 @@
 with probability 1/2 in ONE training, scores every canary from what the threat model shows,
 and turns the scores into the one-run lower bounds of :mod:`audits.bounds.one_run` (Steinke et al.
 2023, assumption-free, and the f-DP bound of Mahloujifar et al. 2025, which tests a Gaussian
-trade-off curve): both are always reported; ``bound`` picks the headline.
+trade-off curve): both are always computed; ``bound`` picks the headline, and the f-DP figure
+is certified only when the canaries' scores pass the Gaussian-shift test
+(:mod:`audits.bounds.licensed`); otherwise the Steinke bound is certified and f-DP is the
+estimate.
 
 Canaries (:func:`dirac_canaries`, the default ``canary_space="columns"``): the data get ``m``
 new feature columns, zero for every real record; canary j is zero except ``scale`` on column
@@ -40,14 +43,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 from scipy import special
 
-from audits.result import ClaimComparison, json_number
+from audits.bounds.licensed import GDP_ESTIMATE_ASSUMPTION, licensed_one_run, logit_of_loss
 from audits.bounds.multi_run import ASSUME_ONE_RUN, EpsilonLowerBound
 from audits.bounds.one_run import one_run_bound, one_run_bound_from_scores
+from audits.result import AssumptionTest, Verdict, json_number
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.validation import check_alpha, check_random_state
 
@@ -64,13 +68,18 @@ DEFAULT_GUESS_FRACTIONS = (0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
-class OneRunAuditResult(ClaimComparison):
-    """A one-run DP-SGD audit: the accountant's epsilon beside both one-run lower bounds.
+class OneRunAuditResult(Verdict):
+    """A one-run DP-SGD audit: the accountant's epsilon beside the certified one-run bound.
 
-    ``epsilon_lower`` is the ``bound`` method's (``steinke`` or ``fdp``); ``ceiling`` is that
-    method's bound had every guess been right (the most m canaries can show); ``ceilings``
-    holds both methods'. ``trials`` is 1: one training.
+    ``epsilon_lower`` is the Steinke et al. bound, or the f-DP bound (``bound="fdp"``) when the
+    canaries' scores pass the Gaussian-shift test that licenses it (``tests``); a refused f-DP
+    figure is ``epsilon_estimate``. ``steinke`` and ``fdp`` hold both methods' bounds (the f-DP
+    one as computed, licensed or not) and ``ceilings`` their ceilings. ``trials`` counts the
+    canaries of the one training.
     """
+
+    kind: ClassVar[str] = "one-run"
+    default_trials_unit: ClassVar[str] = "canaries in one training"
 
     epsilon_theory: float
     delta: float
@@ -92,21 +101,33 @@ class OneRunAuditResult(ClaimComparison):
     noise_multiplier: float
     canary_clipped_fraction: float | None
     assumption: str
-    trials: int = 1
+    epsilon_estimate: float | None = None
+    estimate_assumption: str = ""
+    tests: tuple[AssumptionTest, ...] = ()
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     included: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
 
+    @property
+    def trials(self) -> int:
+        return int(self.canaries)
 
+    @property
+    def scores_in(self) -> np.ndarray:
+        return np.asarray(self.scores)[np.asarray(self.included, dtype=bool)]
+
+    @property
+    def scores_out(self) -> np.ndarray:
+        return np.asarray(self.scores)[~np.asarray(self.included, dtype=bool)]
+
+    score_threshold = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (infinities as strings; scores and inclusions left out)."""
-        out = self._fields((
-            "epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "threat_model",
-            "trials", "canaries", "ceiling", "n_included", "statistic", "canary_space",
-            "steps", "noise_multiplier", "canary_clipped_fraction", "assumption"))
-        out.update(k_plus=list(self.k_plus), k_minus=list(self.k_minus),
-                   ceilings={k: json_number(v) for k, v in self.ceilings.items()}, steinke=self.steinke.to_dict(),
-                   fdp=self.fdp.to_dict())
+        out = self._fields(("canaries", "n_included", "statistic", "canary_space", "steps",
+                            "noise_multiplier", "canary_clipped_fraction"))
+        out.update(trainings=1, k_plus=list(self.k_plus), k_minus=list(self.k_minus),
+                   ceilings={k: json_number(v) for k, v in self.ceilings.items()},
+                   steinke=self.steinke.to_dict(), fdp=self.fdp.to_dict())
         return out
 
 
@@ -269,19 +290,29 @@ def audit_dpsgd_one_run(X: Any, y: Any, *, threat: str = "white-box", canaries: 
             scores = z.sum(0) / math.sqrt(T) if statistic == "sum" else z.max(0)
         else:
             scores = -sgn * W[-1, cols]
-    both, tops = {}, {}
-    for meth in ("steinke", "fdp"):
-        both[meth] = one_run_bound_from_scores(scores, included.astype(int), k_plus=list(kp),
-                                               k_minus=list(km), delta=delta, alpha=alpha,
-                                               method=meth)
-        tops[meth] = max(one_run_bound(m, p + q, p + q, delta=delta, alpha=alpha, method=meth,
-                                       n_tests=len(kp)).epsilon_lower for p, q in zip(kp, km))
-    main = both[bound]
+    kw = dict(k_plus=list(kp), k_minus=list(km), delta=delta, alpha=alpha)
+    view = logit_of_loss if threat == "black-box" and loss == "bce" else None
+    lic = licensed_one_run(scores, included, method=bound, view=view, **kw)
+    fdp = lic.estimate if lic.estimate is not None else (
+        lic.certified if bound == "fdp" else one_run_bound_from_scores(
+            scores, included.astype(int), method="fdp", **kw))
+    steinke = lic.certified if lic.certified.method == "one-run (steinke)" else \
+        one_run_bound_from_scores(scores, included.astype(int), method="steinke", **kw)
+    tops = {meth: max(one_run_bound(m, p + q, p + q, delta=delta, alpha=alpha, method=meth,
+                                    n_tests=len(kp)).epsilon_lower for p, q in zip(kp, km))
+            for meth in ("steinke", "fdp")}
+    main = lic.certified
+    used = "fdp" if main.method == "one-run (fdp)" else "steinke"
     eps_theory = float(res.epsilon if claimed_epsilon is None else claimed_epsilon)
-    assumption = (main.assumption if bound == "fdp" else ASSUME_ONE_RUN) + (
+    assumption = (main.assumption if used == "fdp" else ASSUME_ONE_RUN) + (
         f"; guesses: k+/k- in {list(zip(kp, km))} fixed in advance"
-        + (f", Bonferroni over {len(kp)} pairs" if len(kp) > 1 else ""))
+        + (f", Bonferroni over {len(kp)} pairs" if len(kp) > 1 else "")
+        + ("; licensed by the Gaussian-shift test of the canaries' scores" if used == "fdp" else "")
+        + ("; the f-DP figure was refused (scores not a Gaussian shift)" if lic.estimate else ""))
     return OneRunAuditResult(
-        eps_theory, float(delta), main.epsilon_lower, alpha, bound, THREATS[threat], m,
-        tops[bound], both["steinke"], both["fdp"], tops, kp, km, int(included.sum()), statistic,
-        canary_space, T, sigma, clipped, assumption, scores=scores, included=included)
+        eps_theory, float(delta), main.epsilon_lower, alpha, main.method, THREATS[threat], m,
+        tops[used], steinke, fdp, tops, kp, km, int(included.sum()), statistic,
+        canary_space, T, sigma, clipped, assumption,
+        None if lic.estimate is None else lic.estimate.epsilon_lower,
+        GDP_ESTIMATE_ASSUMPTION if lic.estimate is not None else "", lic.tests,
+        scores=scores, included=included)

@@ -28,14 +28,14 @@ References
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores, ceiling
-from audits.result import ClaimComparison
+from audits.bounds.gaussian_test import gaussian_scores_test
+from audits.result import AssumptionTest, Verdict
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.validation import check_alpha, check_delta, check_epsilon, check_random_state
 
@@ -45,8 +45,18 @@ THREAT_MODEL = "black-box: the adversary sees the mechanism's outputs on D or D'
 
 
 @dataclass(frozen=True)
-class MechanismAuditResult(ClaimComparison):
-    """The audit of one mechanism: the theoretical epsilon beside the empirical lower bound."""
+class MechanismAuditResult(Verdict):
+    """The audit of one mechanism: the theoretical epsilon beside the certified lower bound.
+
+    ``result`` is the bound behind ``epsilon_lower``; ``trials`` the held-out samples per
+    dataset it used. With ``method="gaussian-dp"`` the Gaussian-DP figure is certified only when
+    the selection half's scores pass :func:`~audits.bounds.gaussian_test.gaussian_scores_test`
+    (``tests``); otherwise the certified bound is Clopper-Pearson and the Gaussian figure is
+    ``epsilon_estimate``.
+    """
+
+    kind: ClassVar[str] = "mechanism"
+    default_trials_unit: ClassVar[str] = "held-out samples per dataset"
 
     epsilon_theory: float
     delta: float
@@ -57,23 +67,28 @@ class MechanismAuditResult(ClaimComparison):
     test: str
     threat_model: str
     ceiling: float
-    bound: EpsilonLowerBound
-    # held-out scores of the chosen test ("score >= bound.threshold" says "in"); for figures
+    result: EpsilonLowerBound
+    bound: str = "clopper-pearson"
+    assumption: str = ""
+    epsilon_estimate: float | None = None
+    estimate_assumption: str = ""
+    tests: tuple[AssumptionTest, ...] = ()
+    # held-out scores of the chosen test ("score >= result.threshold" says "in"); for figures
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
+    @property
+    def trials(self) -> int:
+        return int(self.result.n_in or 0)
 
+    @property
+    def score_threshold(self) -> float | None:
+        return self.result.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        del d["scores_in"], d["scores_out"]
-        d["bound"] = self.bound.to_dict()
-        d["ratio"] = self.ratio
-        d["violation"] = self.violation
-        for k in ("epsilon_theory", "epsilon_lower", "ceiling"):
-            if isinstance(d[k], float) and math.isinf(d[k]):
-                d[k] = "inf"
-        return d
+        out = self._fields(("samples", "pairs", "test"))
+        out.update(result=self.result.to_dict(), threshold_selection=self.test)
+        return out
 
 
 def sample_mechanism(mechanism: Callable[..., Any], data: Any, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -105,10 +120,26 @@ def _pairs(neighbours: Any) -> list[tuple[Any, Any]]:
 
 
 def _project(sel_a: np.ndarray, sel_b: np.ndarray) -> np.ndarray:
+    """Weights of the score ``outputs @ w``: the standardised difference of means.
+
+    A coordinate that is constant in both worlds carries no noise: if its two values differ it
+    separates the worlds exactly (an exact count released, say), and the score is that
+    coordinate alone; if they agree it is left out.
+    """
     if sel_a.shape[1] == 1:
         return np.ones(1)
-    sd = np.sqrt(0.5 * (sel_a.var(axis=0) + sel_b.var(axis=0))) + 1e-300
-    w = (sel_b.mean(axis=0) - sel_a.mean(axis=0)) / sd**2
+    var = 0.5 * (sel_a.var(axis=0) + sel_b.var(axis=0))
+    diff = sel_b.mean(axis=0) - sel_a.mean(axis=0)
+    const = var <= 0.0
+    exact = np.flatnonzero(const & (diff != 0))
+    if exact.size:
+        w = np.zeros(sel_a.shape[1])
+        w[exact[0]] = 1.0
+        return w
+    w = np.zeros(sel_a.shape[1])
+    w[~const] = diff[~const] / var[~const]
+    if not np.all(np.isfinite(w)):  # scales beyond double range: fall back to the signs
+        w = np.where(const, 0.0, np.sign(diff))
     return w if np.any(w != 0) else np.ones(sel_a.shape[1])
 
 
@@ -149,8 +180,10 @@ def audit_mechanism(
     epsilon, delta : the claimed guarantee (epsilon = inf is allowed: nothing to violate)
     samples : outputs drawn per dataset
     alpha : the bound holds with probability at least 1 - alpha (over all pairs)
-    method : "clopper-pearson" (assumption-free) or "gaussian-dp" (assumes the mechanism's
-        trade-off curve is Gaussian, true of the Gaussian mechanism; labelled in the result)
+    method : "clopper-pearson" (assumption-free) or "gaussian-dp": the Gaussian-DP route,
+        certified only when the selection half's scores pass the Gaussian-shift test
+        (:mod:`audits.bounds.gaussian_test`; true of the Gaussian mechanism); on any other output
+        the certified bound is Clopper-Pearson and the Gaussian figure is ``epsilon_estimate``
     selection_fraction : share of samples used to choose the test
     random_state : seeds the sampling of the mechanism (its own noise included)
     score : None or a score learner ``score(sel_D, sel_D_prime) -> f``, ``f(outputs) -> scores``
@@ -160,19 +193,24 @@ def audit_mechanism(
     Returns
     -------
     MechanismAuditResult
-        With ``epsilon_lower`` (Clopper-Pearson, held-out test) and the ceiling that the
-        number of samples allows.
+        With the certified ``epsilon_lower`` (held-out test), the ceiling that the number of
+        samples allows, the test that licensed a Gaussian-DP figure (``tests``) and, where the
+        Gaussian figure was refused, that figure as ``epsilon_estimate``.
     """
     eps = check_epsilon(epsilon)
     delta = check_delta(delta)
     alpha = check_alpha(alpha)
     if not isinstance(samples, (int, np.integer)) or samples < 20:
         raise DataValidationError("samples must be an integer >= 20")
+    if method not in ("clopper-pearson", "gaussian-dp"):
+        raise DataValidationError(f'method must be "clopper-pearson" or "gaussian-dp", got {method!r}')
     rng = check_random_state(random_state)
     pairs = _pairs(neighbours)
     a = alpha / len(pairs)
     n_sel = int(samples * selection_fraction)
-    best: tuple[EpsilonLowerBound, str, np.ndarray, np.ndarray] | None = None
+    if not 0 < n_sel < samples:
+        raise DataValidationError("selection_fraction must leave samples on both halves")
+    best: tuple | None = None
     for i, (d0, d1) in enumerate(pairs):
         out0 = sample_mechanism(mechanism, d0, samples, rng)
         out1 = sample_mechanism(mechanism, d1, samples, rng)
@@ -184,18 +222,48 @@ def audit_mechanism(
         else:
             f = score(out0[:n_sel], out1[:n_sel])
             s0, s1 = np.asarray(f(out0), dtype=np.float64), np.asarray(f(out1), dtype=np.float64)
-        t, sign, b_pos = _choose_test(s0[:n_sel], s1[:n_sel], delta, a, method)
-        h0, h1 = sign * s0[n_sel:], sign * s1[n_sel:]
-        s_in, s_out = (h1, h0) if b_pos else (h0, h1)
-        res = bound_from_scores(s_in, s_out, delta=delta, alpha=a, selection="fixed", threshold=t,
-                                method=method)
-        desc = (f"pair {i}: {'-' if sign < 0 else ''}score >= {t:.6g} says "
-                f"{'D_prime' if b_pos else 'D'}; test chosen on {n_sel} samples per dataset, "
-                f"bound from the other {samples - n_sel}"
-                + ("" if score is None else f"; score: {getattr(f, '__name__', 'custom')}"))
+        if not (np.isfinite(s0).all() and np.isfinite(s1).all()):
+            raise DataValidationError("the audit's score of the outputs is not finite (outputs "
+                                      "beyond double range?)")
+        # the Gaussian-DP route is licensed by a test on the selection half, so the choice of
+        # route does not look at the held-out samples the bound is taken on
+        test = gaussian_scores_test(s1[:n_sel], s0[:n_sel], what=f"pair {i}'s selection-half scores") \
+            if method == "gaussian-dp" else None
+        used = "gaussian-dp" if test is not None and test.passed else "clopper-pearson"
+        res, desc, s_in, s_out = _held_out(s0, s1, n_sel, delta, a, used, i, samples, score,
+                                           locals().get("f"))
+        est = None
+        if method == "gaussian-dp" and used != method:
+            est = _held_out(s0, s1, n_sel, delta, a, method, i, samples, score, locals().get("f"))[0]
         if best is None or res.epsilon_lower > best[0].epsilon_lower:
-            best = (res, desc, s_in, s_out)
+            best = (res, desc, s_in, s_out, test, est)
     assert best is not None
-    top = ceiling(samples - n_sel, samples - n_sel, alpha=a, delta=delta, method=method)
-    return MechanismAuditResult(eps, delta, best[0].epsilon_lower, alpha, samples, len(pairs),
-                                best[1], THREAT_MODEL, top, best[0], best[2], best[3])
+    res, desc, s_in, s_out, test, est = best
+    top = ceiling(samples - n_sel, samples - n_sel, alpha=a, delta=delta, method=res.method)
+    if est is not None:
+        assumption = (res.assumption + "; the Gaussian-DP figure was refused as a bound because "
+                      "the selection-half scores are not a Gaussian shift")
+        est_words = "the mechanism's trade-off curve is Gaussian (which the test rejected)"
+    else:
+        assumption = res.assumption + (
+            "; licensed by a Gaussian-shift test on the selection half" if test else "")
+        est_words = ""
+    return MechanismAuditResult(
+        eps, delta, res.epsilon_lower, alpha, samples, len(pairs), desc, THREAT_MODEL, top, res,
+        res.method, assumption, None if est is None else est.epsilon_lower, est_words,
+        () if test is None else (test,), s_in, s_out)
+
+
+def _held_out(s0: np.ndarray, s1: np.ndarray, n_sel: int, delta: float, a: float, method: str,
+              i: int, samples: int, score: Any, f: Any) -> tuple[EpsilonLowerBound, str, np.ndarray, np.ndarray]:
+    """Choose the test on the selection half, bound its errors on the held-out half."""
+    t, sign, b_pos = _choose_test(s0[:n_sel], s1[:n_sel], delta, a, method)
+    h0, h1 = sign * s0[n_sel:], sign * s1[n_sel:]
+    s_in, s_out = (h1, h0) if b_pos else (h0, h1)
+    res = bound_from_scores(s_in, s_out, delta=delta, alpha=a, selection="fixed", threshold=t,
+                            method=method)
+    desc = (f"pair {i}: {'-' if sign < 0 else ''}score >= {t:.6g} says "
+            f"{'D_prime' if b_pos else 'D'}; test chosen on {n_sel} samples per dataset, "
+            f"bound from the other {samples - n_sel}"
+            + ("" if score is None else f"; score: {getattr(f, '__name__', 'custom')}"))
+    return res, desc, s_in, s_out

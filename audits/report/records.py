@@ -1,11 +1,12 @@
 """Audit reports: a JSON record, a Markdown page and a self-contained HTML page per audit run.
 
-:func:`audit_record` turns an audit result (:class:`~audits.dpsgd.multi_run.DPSGDAuditResult`,
-:class:`~audits.releases.mechanism.MechanismAuditResult`, an :class:`~audits.bounds.multi_run.EpsilonLowerBound`
-with its context, or a plain mapping such as a one-run or privacy-curve row) into one JSON-able
-record that always states what a lower bound on epsilon means only together with: the threat
-model, the bound's route and its assumption, alpha, the number of trials, the ceiling that
-number of trials allows, and whether epsilon_lower exceeds epsilon_theory (a violation).
+:func:`audit_record` turns an audit result (anything that keeps the contract of
+:mod:`audits.result`; no switch on its type) or a plain mapping (a record read back, a
+privacy-curve row) into one JSON-able record that always states what a lower bound on epsilon
+means only together with: the threat model, the bound's route and its assumption, the tests
+that licensed it, alpha, the number of trials, the ceiling that number of trials allows,
+whether the certified epsilon_lower exceeds epsilon_theory (a violation), and, apart, any
+estimate with the assumption it rests on.
 
 :func:`write_report` writes ``<name>.json``, ``<name>.md`` (with PNG figures beside it) and
 ``<name>.html`` (figures embedded as base64 data URIs, inline CSS, no external resource, every
@@ -35,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from audits.report.render import render_html, render_markdown, route_words
-from audits.bounds.multi_run import EpsilonLowerBound
+from audits.result import AuditResult, summary_sentence
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 from privcausal.validation import check_alpha
 
@@ -76,65 +77,22 @@ def _number(x: Any, name: str) -> float:
 
 
 # ------------------------------------------------------------------------------ from results
-def _from_dpsgd(r: Any) -> tuple[dict[str, Any], Any, Any]:
-    d = r.to_dict()
-    d.update(kind="dpsgd", trials_unit="runs per world",
-             threshold_selection=r.result.threshold_selection,
-             score_threshold=r.result.threshold if r.route == "run-level" else None)
-    return d, r.scores_in, r.scores_out
-
-
-def _from_mechanism(r: Any) -> tuple[dict[str, Any], Any, Any]:
-    d = r.to_dict()
-    b = d.pop("bound")
-    d.update(kind="mechanism", bound=b["method"], assumption=b["assumption"], result=b,
-             trials=b["n_in"], trials_unit="held-out samples per dataset",
-             threshold_selection=d["test"], score_threshold=b["threshold"])
-    return d, getattr(r, "scores_in", None), getattr(r, "scores_out", None)
-
-
-def _from_bound(b: EpsilonLowerBound) -> dict[str, Any]:
-    d = {k: getattr(b, k) for k in ("epsilon_lower", "alpha", "delta", "assumption",
-                                    "threshold_selection", "ceiling", "mu_lower")}
-    d.update(kind="bound", bound=b.method, result=b.to_dict())
-    if "m" in b.counts:  # one run with m canaries
-        d.update(trials=int(b.counts["m"]), trials_unit="canaries in one run")
-    elif b.n_in is not None and b.n_out is not None:
-        d.update(trials=int(min(b.n_in, b.n_out)), trials_unit="runs per world"
-                 if b.n_in == b.n_out else "runs per world (the smaller world)")
-    return d
-
-
 def _split(result: Any) -> tuple[dict[str, Any], Any, Any]:
-    """(raw record, scores_in, scores_out) from any accepted result type."""
-    from audits.dpsgd.multi_run import DPSGDAuditResult
-    from audits.releases.mechanism import MechanismAuditResult
-
-    if isinstance(result, DPSGDAuditResult):
-        return _from_dpsgd(result)
-    if isinstance(result, MechanismAuditResult):
-        return _from_mechanism(result)
-    if isinstance(result, EpsilonLowerBound):
-        return _from_bound(result), None, None
+    """(raw record, scores_in, scores_out) of an audit result (the contract of
+    :mod:`audits.result`) or of a record (a mapping, such as one read back from JSON)."""
     if isinstance(result, Mapping):
         d = dict(result)
         d.setdefault("kind", "custom")
         return d, d.pop("scores_in", None), d.pop("scores_out", None)
-    if callable(getattr(result, "to_dict", None)):
-        # other audit results (one-run, crafted-canary MLP, ...): their dict, and their scores
+    if isinstance(result, AuditResult):
         d = dict(result.to_dict())
-        d.setdefault("kind", type(result).__name__)
-        if "canaries" in d:  # a one-run audit: its trials are the canaries of one training
-            d.update(trainings=d.get("trials"), trials=d["canaries"],
-                     trials_unit="canaries in one training")
-        s_in, s_out = getattr(result, "scores_in", None), getattr(result, "scores_out", None)
-        if s_in is None and hasattr(result, "scores") and hasattr(result, "included"):
-            inc = np.asarray(result.included, dtype=bool)
-            s_in, s_out = np.asarray(result.scores)[inc], np.asarray(result.scores)[~inc]
-        return d, s_in, s_out
+        d.setdefault("score_threshold", getattr(result, "score_threshold", None))
+        return d, getattr(result, "scores_in", None), getattr(result, "scores_out", None)
     raise DataTypeError(
-        "an audit result must be a DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound "
-        f"or a mapping with the keys {', '.join(REQUIRED_KEYS)}; got {type(result).__name__}"
+        "an audit result must follow the audit contract (audits.result.AuditResult: "
+        "epsilon_lower, epsilon_theory, bound, ... and to_dict()) or be a mapping with the keys "
+        f"{', '.join(REQUIRED_KEYS)}; got {type(result).__name__} (wrap a bare bound with "
+        "audits.result.Audit.from_bound)"
     )
 
 
@@ -174,34 +132,14 @@ def _check(d: dict[str, Any]) -> dict[str, Any]:
              alpha=check_alpha(d["alpha"]))
     d.setdefault("trials_unit", "runs per world")
     d["assumption"] = str(d.get("assumption") or route_words(d["bound"])[1])
+    est = d.get("epsilon_estimate")
+    d["epsilon_estimate"] = None if est is None else _number(est, "epsilon_estimate")
+    d["estimate_assumption"] = str(d.get("estimate_assumption") or "")
+    d["tests"] = list(d.get("tests") or [])
     d.update(confidence=1.0 - d["alpha"], violation=el > et,
              ratio=el / et if 0 < et < math.inf else (0.0 if et == math.inf else math.nan),
              at_ceiling=bool(top > 0 and el >= top * (1 - 1e-9)))
     return d
-
-
-def _summary(d: Mapping[str, Any]) -> str:
-    """One plain sentence (or three) saying what the audit certifies and what it could."""
-    el, et, top, n = d["epsilon_lower"], d["epsilon_theory"], d["ceiling"], d["trials"]
-    route, assume = route_words(d["bound"], str(d.get("assumption", "")))
-    conf = f"{100 * d['confidence']:.4g}%"
-    claim = "inf (no privacy claimed)" if math.isinf(et) else f"{et:.2f}"
-    what = f"epsilon >= {el:.2f}" if el > 0 else "no leakage (epsilon >= 0)"
-    s = (f"The audit certifies {what} at {conf} confidence ({route}, {assume}), "
-         f"against the claimed {claim}")
-    if d["violation"]:
-        s += (". This EXCEEDS the claim: the mechanism or its accounting leaks more than it says"
-              + (" (or the bound's assumption fails)" if "assumes" in assume else ""))
-    if math.isinf(top):
-        s += (f". The route is parametric (it measures the noise): {n} {d['trials_unit']} put no "
-              "ceiling on it; its assumption is stated in the report")
-        return s + "."
-    s += f". A perfect attack with {n} {d['trials_unit']} could certify at most {top:.2f}"
-    if d["at_ceiling"]:
-        s += "; the bound is at that ceiling, so more trials could certify more"
-    elif top < et and not d["violation"]:
-        s += "; that is below the claim, so these trials cannot show the claim is tight"
-    return s + "."
 
 
 def _build(result: Any, context: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -214,7 +152,7 @@ def _build(result: Any, context: Mapping[str, Any]) -> tuple[dict[str, Any], Any
 
         lab = np.r_[np.ones(scores[0].size, dtype=np.int8), np.zeros(scores[1].size, dtype=np.int8)]
         d["attack"] = attack_metrics(lab, np.concatenate(scores)).to_dict()
-    d["summary"] = _summary(d)
+    d["summary"] = summary_sentence(d)
     first = [*REQUIRED_KEYS, "summary"]
     ordered = {k: d[k] for k in first} | {k: v for k, v in d.items() if k not in first}
     return _jsonable(ordered), scores
@@ -225,16 +163,15 @@ def audit_record(result: Any, **context: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    result : DPSGDAuditResult, MechanismAuditResult, EpsilonLowerBound, mapping, or any
-        result with a ``to_dict()`` holding the required keys (one-run, crafted-canary audits)
+    result : any audit result (the contract :class:`audits.result.AuditResult`) or a mapping.
         A mapping needs the keys of :data:`REQUIRED_KEYS` (``epsilon_theory``,
         ``epsilon_lower``, ``alpha``, ``bound``, ``threat_model``, ``trials``, ``ceiling``);
         infinities may be written ``"inf"``; optional ``scores_in``/``scores_out`` (attack
         scores with/without the canary) feed the figures and the attack metrics, and are not
         copied into the record. A record returned here is accepted again.
     **context
-        Keys set on (or overriding) the record: an EpsilonLowerBound needs ``epsilon_theory``
-        and ``threat_model``, say ``audit_record(b, epsilon_theory=4.0, threat_model="...")``.
+        Keys set on (or overriding) the record. A bare bound is wrapped first:
+        ``audit_record(Audit.from_bound(b, epsilon_theory=4.0, threat_model="..."))``.
 
     Returns
     -------

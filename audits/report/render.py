@@ -23,11 +23,16 @@ __all__ = ["render_markdown", "render_html", "route_words"]
 
 _ROUTES = {
     "clopper-pearson": ("Clopper-Pearson route", "no assumption beyond independent trials"),
-    "gaussian-dp": ("Gaussian-DP route", "assumes a Gaussian trade-off curve"),
+    "gaussian-dp": ("Gaussian-DP route", "a Gaussian trade-off curve, licensed by a "
+                    "Gaussian-shift test of the scores"),
+    "gaussian-dp (white-box, measured shift)": (
+        "white-box route, signal and noise measured",
+        "Gaussian noise independent across steps and runs, tested on the residuals"),
     "one-run (steinke)": ("one-run route of Steinke et al.",
                           "assumes each canary is included independently with probability 1/2"),
-    "one-run (fdp)": ("f-DP one-run route", "assumes a Gaussian trade-off curve and canaries "
-                      "included independently with probability 1/2"),
+    "one-run (fdp)": ("f-DP one-run route", "a Gaussian trade-off curve (licensed by a "
+                      "Gaussian-shift test of the canaries' scores) and canaries included "
+                      "independently with probability 1/2"),
 }
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 _CSS = """
@@ -84,9 +89,16 @@ def _rows(r: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("violation (epsilon_lower > epsilon_theory)", "YES" if r["violation"] else "no"),
         ("at ceiling", _fmt(bool(r.get("at_ceiling")))),
     ]
+    for t in r.get("tests") or ():
+        verdict = "passed" if t.get("passed") else "REFUSED"
+        rows.append((f"assumption test: {t.get('name')}",
+                     f"{verdict} (p = {_fmt(t.get('p_value'))} at level {_fmt(t.get('level'))}); "
+                     f"power: {t.get('power')}"))
+    if r.get("epsilon_estimate") is not None:
+        rows.append(("epsilon_estimate (NOT certified, never a violation)",
+                     f"{_fmt(r['epsilon_estimate'])}, if {r.get('estimate_assumption') or 'its assumption holds'}"))
     for key, label in (("delta", "delta"), ("route", "route"),
                        ("threshold_selection", "test / threshold selection"),
-                       ("epsilon_estimate", "epsilon_estimate (point estimate, no confidence)"),
                        ("mu_lower", "mu_lower (GDP)"), ("steps", "steps"),
                        ("noise_multiplier", "noise multiplier")):
         if r.get(key) is not None and r.get(key) != "":
@@ -101,20 +113,23 @@ def _rows(r: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 _HEAD = ("#", "threat model", "bound", "assumption", "alpha", "trials", "ceiling",
-         "epsilon_theory", "epsilon_lower", "violation")
+         "epsilon_theory", "epsilon_lower (certified)", "violation", "estimate (not certified)")
 
 
 def _summary_row(i: int, r: Mapping[str, Any]) -> list[str]:
     return [str(i), r["threat_model"], r["bound"], route_words(r["bound"], r.get("assumption", ""))[1],
             _alpha(r), f"{r['trials']} {r.get('trials_unit', 'runs per world')}", _fmt(r["ceiling"]),
-            _fmt(r["epsilon_theory"]), _fmt(r["epsilon_lower"]), "YES" if r["violation"] else "no"]
+            _fmt(r["epsilon_theory"]), _fmt(r["epsilon_lower"]), "YES" if r["violation"] else "no",
+            _fmt(r.get("epsilon_estimate"))]
 
 
 def _count_line(records: Sequence[Mapping[str, Any]]) -> str:
     k = sum(bool(r["violation"]) for r in records)
-    return (f"{len(records)} audit(s); {k} violation(s) (epsilon_lower > epsilon_theory). "
-            "An epsilon_lower is a lower bound at the stated confidence, valid under the stated "
-            "threat model and assumption; it cannot exceed the ceiling its number of trials allows.")
+    return (f"{len(records)} audit(s); {k} violation(s) (certified epsilon_lower > "
+            "epsilon_theory). An epsilon_lower is a lower bound at the stated confidence, valid "
+            "under the stated threat model and the assumptions its tests licensed; it cannot "
+            "exceed the ceiling its number of trials allows. An estimate rests on an assumption "
+            "nobody tested and is never a violation.")
 
 
 # ---------------------------------------------------------------------------- Markdown
