@@ -113,9 +113,10 @@ def summary_sentence(d: Mapping[str, Any]) -> str:
     passed = [t for t in d.get("tests") or () if _get(t, "passed")]
     failed = [t for t in d.get("tests") or () if not _get(t, "passed")]
     if passed:
-        s += "; licensed by " + "; ".join(f"{_get(t, 'name')} (p = {_p(t)})" for t in passed)
+        s += f". Tests of the assumption passed: {len(passed)} of {len(passed) + len(failed)}"
     if failed:
-        s += "; refused: " + "; ".join(f"{_get(t, 'name')} (p = {_p(t)})" for t in failed)
+        s += (f". Refused by its test ({'; '.join(_get(t, 'name') for t in failed)}), so the "
+              "certificate is the assumption-free route's")
     if math.isinf(top):
         s += f". The route is parametric: {n} {unit} put no ceiling on it"
     else:
@@ -134,11 +135,6 @@ def summary_sentence(d: Mapping[str, Any]) -> str:
 
 def _get(t: Any, k: str) -> Any:
     return t[k] if isinstance(t, Mapping) else getattr(t, k)
-
-
-def _p(t: Any) -> str:
-    p = _get(t, "p_value")
-    return "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{float(p):.3g}"
 
 
 class Verdict:

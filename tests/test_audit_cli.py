@@ -152,3 +152,35 @@ def test_dpsgd_mlp_hidden_state_with_the_crafted_canary(capsys):
     assert d["canary_clipped_fraction"] == 1.0
     rc = main(["audit", "dpsgd", "--epsilon", "4", "--architecture", "mlp", "--json"])
     assert rc != 0 and "hidden-state" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bound", ["one-run", "fdp-one-run", "gdp", "clopper-pearson"])
+def test_a_constant_score_file_certifies_nothing_under_every_bound(capsys, tmp_path, bound):
+    """A model that leaks nothing (every record has the same loss): ties count against the
+    auditor, so every bound certifies 0, there is no violation and the exit status is 0."""
+    ids = np.arange(400)
+    pd.DataFrame({"id": ids, "loss": np.full(400, 0.6931)}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"id": ids[:200]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"id": ids[200:]}).to_csv(tmp_path / "n.csv", index=False)
+    d = _json(capsys, ["audit", "model", "--model", str(tmp_path / "s.csv"), "--members",
+                       str(tmp_path / "m.csv"), "--nonmembers", str(tmp_path / "n.csv"),
+                       "--epsilon", "1", "--bound", bound, "--json"])
+    assert d["epsilon_lower"] == 0.0 and d["violation"] is False
+    # with ties the Gaussian routes are refused (a constant is not a Gaussian shift)
+    assert all(not t["passed"] for t in d["tests"])
+
+
+def test_a_leaky_score_file_is_a_violation_with_exit_status_3(capsys, tmp_path):
+    ids = np.arange(400)
+    loss = np.r_[np.full(200, 0.01), np.full(200, 3.0)]  # members' losses far below
+    pd.DataFrame({"id": ids, "loss": loss}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"id": ids[:200]}).to_csv(tmp_path / "m.csv", index=False)
+    pd.DataFrame({"id": ids[200:]}).to_csv(tmp_path / "n.csv", index=False)
+    d = _json(capsys, ["audit", "model", "--model", str(tmp_path / "s.csv"), "--members",
+                       str(tmp_path / "m.csv"), "--nonmembers", str(tmp_path / "n.csv"),
+                       "--epsilon", "0.5", "--json"], status=3)
+    assert d["violation"] and d["epsilon_lower"] > 0.5
+
+
+def test_bad_input_exits_2(capsys):
+    assert main(["audit", "dpsgd", "--epsilon", "-1", "--json"]) == 2

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from scipy import special
 
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores
 from audits.dpsgd.canaries import dirac_canary
+from audits.result import Verdict
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_random_state
 
@@ -51,23 +52,42 @@ __all__ = ["ZooAuditResult", "shuffle_filler_audit", "repeated_noise_audit"]
 
 
 @dataclass(frozen=True)
-class ZooAuditResult:
+class ZooAuditResult(Verdict):
     """A Clopper-Pearson audit with a purpose-built statistic (``statistic`` says which)."""
+
+    kind: ClassVar[str] = "dpsgd-zoo"
 
     epsilon_theory: float
     epsilon_lower: float
     result: EpsilonLowerBound
     statistic: str
     trials: int
+    threat_model: str = "white-box: every step's noisy sum on the canary coordinate"
 
     @property
-    def violation(self) -> bool:
-        return self.epsilon_lower > self.epsilon_theory
+    def delta(self) -> float:
+        return self.result.delta
+
+    @property
+    def alpha(self) -> float:
+        return self.result.alpha
+
+    @property
+    def bound(self) -> str:
+        return self.result.method
+
+    @property
+    def ceiling(self) -> float:
+        return self.result.ceiling
+
+    @property
+    def assumption(self) -> str:
+        return f"{self.result.assumption}; statistic: {self.statistic}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"epsilon_theory": self.epsilon_theory, "epsilon_lower": self.epsilon_lower,
-                "statistic": self.statistic, "trials": self.trials, "violation": self.violation,
-                "result": self.result.to_dict()}
+        out = self._fields(("statistic",))
+        out["result"] = self.result.to_dict()
+        return out
 
 
 def _observations(trainer, X, y, mask, coordinate, *, q, steps, lr, C, seed, **kw) -> tuple:

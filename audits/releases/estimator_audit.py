@@ -39,6 +39,10 @@ from privcausal.privacy import basic_composition
 
 __all__ = ["SubRelease", "EstimatorAudit", "audit_release", "block_coordinates"]
 
+_CONTRACT = ("epsilon_theory", "delta", "epsilon_lower", "alpha", "bound", "threat_model",
+             "trials", "ceiling", "assumption", "epsilon_estimate", "estimate_assumption",
+             "tests", "scores_in", "scores_out", "score_threshold", "trials_unit")
+
 
 class SubRelease:
     """The coordinates ``coords`` of a release (post-processing of it)."""
@@ -72,16 +76,36 @@ class EstimatorAudit:
     seconds: float
     epsilon_stated: float | None = None  # AdaSSP: what its own event states (basic composition)
 
+    # the audit contract (audits.result.AuditResult), read through the mechanism audit
+    def __getattr__(self, name: str) -> Any:
+        if name in _CONTRACT:
+            return getattr(self.audit, name)
+        raise AttributeError(name)
+
+    @property
+    def violation(self) -> bool:
+        return self.audit.violation
+
+    @property
+    def summary(self) -> str:
+        return self.audit.summary
+
     @property
     def ratio(self) -> float:
         return self.audit.ratio
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.audit.to_dict()
+        d.update(kind="estimator-release", release=self.release, block=self.block,
+                 epsilon_observed=self.epsilon_observed, unobserved=list(self.unobserved))
+        return d
 
     def row(self) -> dict[str, Any]:
         a = self.audit
         return {"release": self.release, "block": self.block, "epsilon": self.epsilon,
                 "eps_theory": a.epsilon_theory, "delta": a.delta, "eps_lower": a.epsilon_lower,
                 "ratio": a.ratio, "ceiling": a.ceiling, "eps_observed": self.epsilon_observed,
-                "method": a.bound.method, "samples": a.samples, "seconds": self.seconds,
+                "method": a.bound, "samples": a.samples, "seconds": self.seconds,
                 "violation": a.violation, "eps_stated": self.epsilon_stated}
 
 
