@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DP-SGD epochs, for the CATE learners (dp-tlearner, dp-slearner, dp-tarnet)")
     f.add_argument("--save", default=None, help="folder to write the released CATE model to")
     f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.add_argument("--diagnostics", action="store_true",
+                   help="also print local diagnostics (exact record and clipping counts) to "
+                        "standard error, under a NOT FOR PUBLICATION banner; they are never part "
+                        "of the JSON, the receipt or a saved model")
 
     d = sub.add_parser("demo", help="run the main job end to end on the simulated registry",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -163,7 +167,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "estimator": args.estimator,
         "data": data.name,
-        "n": data.n,
         "ate": est.ate_,
         "ci_low": lo,
         "ci_high": hi,
@@ -184,10 +187,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         out["pehe"] = float(np.sqrt(np.mean((est.effect(data) - data.true_effect) ** 2)))
     if cate and args.save:
         out["saved"] = str(est.save(args.save))
+    if getattr(args, "diagnostics", False):
+        print(str(est.diagnostics_), file=sys.stderr)
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{args.estimator} on {data.name} (n={data.n}): ATE = {est.ate_:.4f}  "
+        print(f"{args.estimator} on {data.name}: ATE = {est.ate_:.4f}  "
               f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
         if data.true_ate is not None:
             print(f"true ATE = {data.true_ate:.4f}  (absolute error {abs(est.ate_ - data.true_ate):.4f})")

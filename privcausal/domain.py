@@ -3,8 +3,9 @@
 A :class:`Domain` is public knowledge written down before the data is looked at: the range of
 each numeric covariate, the categories of each categorical one, whether a column may be
 missing, and the range of the outcome. Sensitivities come from here and never from the data.
-Values outside the domain are clipped to it and *counted* (the counts go on the receipt; the
-values are never printed).
+Values outside the domain are clipped to it and counted; the counts are local diagnostics
+(:class:`~privcausal.privacy.diagnostics.LocalDiagnostics`), never part of a receipt or a
+warning, and the values are never printed.
 
 A domain can be written in TOML::
 
@@ -34,7 +35,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from privcausal.exceptions import ClippingWarning, DataTypeError, DomainError
+from privcausal.exceptions import CLIP_WARNING, ClippingWarning, DataTypeError, DomainError
 
 __all__ = ["Numeric", "Categorical", "OutcomeBounds", "Domain"]
 
@@ -230,7 +231,7 @@ class Domain:
         lo, hi = self.outcome.lower, self.outcome.upper
         n = int(np.sum((y < lo) | (y > hi)))
         if n and warn:
-            warnings.warn(f"{n} outcome values lay outside the declared domain and were clipped", ClippingWarning, stacklevel=2)
+            warnings.warn(CLIP_WARNING.format(columns="['outcome']"), ClippingWarning, stacklevel=2)
         return np.clip(y, lo, hi), n
 
     def clip_covariates(self, frame: pd.DataFrame, *, warn: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -272,10 +273,8 @@ class Domain:
                     "them; declare missing = true for it (privcausal then adds a missing indicator)"
                 )
         if counts and warn:
-            total = sum(counts.values())
             warnings.warn(
-                f"{total} covariate values lay outside the declared domain and were clipped "
-                f"(columns: {sorted(counts)})",
+                CLIP_WARNING.format(columns=sorted(counts)),
                 ClippingWarning,
                 stacklevel=2,
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 __all__ = [
+    "CLIP_WARNING",
     "PrivCausalError",
     "DataValidationError",
     "DataTypeError",
@@ -92,7 +93,14 @@ class PrivacyLeakWarning(UserWarning):
 
 
 class ClippingWarning(UserWarning):
-    """Values outside the declared domain were clipped to it (counted, never printed)."""
+    """Values outside the declared domain were clipped to it (never printed, and never counted in
+    the warning: the exact counts are local diagnostics, ``est.diagnostics_``)."""
+
+
+#: the text of a ClippingWarning: the columns, never a count or a value
+CLIP_WARNING = ("values of {columns} lay outside the declared domain and were clipped to it; the "
+                "exact counts are local diagnostics (est.diagnostics_, or privcausal fit "
+                "--diagnostics), not for publication")
 
 
 # A privacy warning must never be swallowed by Python's "show once" default.

@@ -116,7 +116,8 @@ def test_fit_stats_gives_the_same_release():
     stats = stats + compute_stats(Z[300:], d.treatment[300:], d.outcome[300:])
     a = DifferenceInMeans(epsilon=1.0, n_bootstrap=100, random_state=9).fit(d)
     b = DifferenceInMeans(epsilon=1.0, n_bootstrap=100, random_state=9).fit_stats(stats, d.domain)
-    assert b.ate_ == pytest.approx(a.ate_, rel=1e-10) and b.n_ == d.n
+    assert b.ate_ == pytest.approx(a.ate_, rel=1e-10) and b.diagnostics_ == a.diagnostics_
+    assert b.diagnostics_.records == d.n and b.diagnostics_.treated == d.n_treated
     np.testing.assert_allclose(b.ate_draws_, a.ate_draws_, rtol=1e-8, atol=1e-10)
 
 

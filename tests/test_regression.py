@@ -87,7 +87,7 @@ def test_fit_and_fit_stats_give_the_same_release_also_from_chunks():
     total = sum(parts[1:], parts[0])
     c = RegressionAdjustment(epsilon=2.0, n_bootstrap=0, random_state=3).fit_stats(total, d.domain)
     assert c.ate_ == pytest.approx(a.ate_, rel=1e-9, abs=1e-12)
-    assert c.n_ == d.n
+    assert c.diagnostics_.records == d.n and c.diagnostics_ == a.diagnostics_
 
 
 def test_never_adjusting_is_difference_in_means():

@@ -302,7 +302,7 @@ def test_input_validation():
     Xn[3, 1] = np.nan
     with pytest.raises(DataValidationError):
         train_dpsgd(Xn, y, architecture="logistic", noise_multiplier=1.0)
-    with pytest.warns(PrivacyLeakWarning, match="1/n"):
+    with pytest.warns(PrivacyLeakWarning, match="number of training records"):
         train_dpsgd(X, y, architecture="logistic", noise_multiplier=1.0, delta=0.05, steps=2,
                     random_state=0)
     # The stream is seeded from an int or a numpy Generator, reproducibly.

@@ -11,7 +11,7 @@ import pandas as pd
 
 from privcausal.design import DesignEncoder
 from privcausal.domain import Domain
-from privcausal.exceptions import ClippingWarning, DataTypeError, DataValidationError
+from privcausal.exceptions import CLIP_WARNING, ClippingWarning, DataTypeError, DataValidationError
 
 __all__ = ["CausalData"]
 
@@ -96,8 +96,7 @@ class CausalData:
             counts = {**counts, "outcome": n_y}
         if counts:
             warnings.warn(
-                f"{sum(counts.values())} values lay outside the declared domain and were clipped "
-                f"(columns: {sorted(counts)})",
+                CLIP_WARNING.format(columns=sorted(counts)),
                 ClippingWarning,
                 stacklevel=3,
             )
@@ -151,9 +150,9 @@ class CausalData:
         """Raise unless both arms hold at least ``min_per_arm`` records."""
         if self.n_treated < min_per_arm or self.n_control < min_per_arm:
             raise DataValidationError(
-                f"need at least {min_per_arm} treated and {min_per_arm} control records "
-                f"(found {self.n_treated} treated, {self.n_control} control): a treatment effect "
-                "cannot be estimated from one treatment group"
+                f"need at least {min_per_arm} treated and {min_per_arm} control records (fewer "
+                f"than {min_per_arm} {'treated' if self.n_treated < min_per_arm else 'control'} "
+                "records found): a treatment effect cannot be estimated from one treatment group"
             )
 
     def subset(self, index: Any) -> "CausalData":

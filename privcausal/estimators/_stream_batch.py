@@ -22,7 +22,7 @@ from privcausal.design import DesignEncoder
 from privcausal.domain import Categorical, Domain, Numeric
 from privcausal.estimators._stream_columns import as_float, category_codes, raise_problems
 from privcausal.estimators.sufficient import SufficientStats, compute_stats
-from privcausal.exceptions import ClippingWarning, DataTypeError, DataValidationError, DomainError
+from privcausal.exceptions import CLIP_WARNING, ClippingWarning, DataTypeError, DataValidationError, DomainError
 
 __all__ = ["StatsResult", "Plan", "make_plan", "check_present", "Partial", "combine", "partial_stats",
            "partial_of_frame", "scan", "limit_blas_threads", "check_blas_threads", "finish"]
@@ -282,8 +282,7 @@ def finish(plan: Plan, total: Partial, stacklevel: int = 3) -> StatsResult:
     clipped = {k: int(v) for k, v in total.clipped.items() if v}
     if clipped:
         warnings.warn(
-            f"{sum(clipped.values())} values lay outside the declared domain and were clipped "
-            f"(columns: {sorted(clipped)})",
+            CLIP_WARNING.format(columns=sorted(clipped)),
             ClippingWarning,
             stacklevel=stacklevel,
         )

@@ -239,7 +239,6 @@ class AugmentedIPW(ATEEstimator):
             delta=delta if any(ev.delta > 0 for ev in events) else None,
             epsilon_budget=eps,
             delta_budget=delta,
-            clipped=data.clipped,
             notes=(
                 "nuisance strategy: private nuisance models on disjoint folds (parallel composition "
                 "across folds and arms), sequential with the final aggregate; not the sensitivity "

@@ -3,7 +3,8 @@
 * ``__init__`` takes keyword-only arguments and stores them unchanged;
 * ``fit(data)`` validates, releases, and sets trailing-underscore attributes:
   ``ate_`` (the released estimate), ``privacy_`` (the :class:`~privcausal.privacy.Receipt`),
-  ``n_``, and whatever the interval needs;
+  ``diagnostics_`` (exact counts for the analyst, NOT for publication:
+  :class:`~privcausal.privacy.diagnostics.LocalDiagnostics`), and whatever the interval needs;
 * ``ate_interval(alpha=0.05)`` returns ``(low, high)``, an interval that accounts for both
   sampling and privacy noise;
 * each private estimator has a non-private twin: the same estimator at ``epsilon=inf``
@@ -20,6 +21,7 @@ from sklearn.base import BaseEstimator
 
 from privcausal.data.causal_data import CausalData
 from privcausal.exceptions import DataTypeError, NotFittedError
+from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_alpha, check_delta, check_epsilon
 
 __all__ = ["ATEEstimator", "check_causal_data"]
@@ -47,7 +49,7 @@ class ATEEstimator(BaseEstimator):
         if self.private:
             check_epsilon(getattr(self, "epsilon", math.inf))
             check_delta(getattr(self, "delta", 0.0))
-        self.n_ = data.n
+        self.diagnostics_ = LocalDiagnostics.of(data)
         self._fit(data)
         return self
 

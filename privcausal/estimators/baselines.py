@@ -59,8 +59,7 @@ def _design(data: CausalData, design: str) -> np.ndarray:
 
 
 def _receipt(release: str, notes: tuple[str, ...], data: CausalData):
-    return make_receipt(release, [PrivacyEvent.non_private(release)], noise=_NOISE, notes=notes,
-                        clipped=data.clipped)
+    return make_receipt(release, [PrivacyEvent.non_private(release)], noise=_NOISE, notes=notes)
 
 
 def _propensity(X: np.ndarray, t: np.ndarray, C: float) -> np.ndarray:

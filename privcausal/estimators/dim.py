@@ -42,6 +42,7 @@ from privcausal.estimators.intervals import OutcomeModel, check_n_bootstrap, par
 from privcausal.estimators.sufficient import SufficientStats
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, PrivacyEvent, make_receipt, noise_source, parallel
+from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_delta, check_epsilon, check_random_state
 
 __all__ = ["DifferenceInMeans", "MomentPlan", "moment_plan", "release_counts", "release_sums",
@@ -217,7 +218,7 @@ class DifferenceInMeans(ATEEstimator):
         c = domain.outcome.center
         n = stats.zz[:, 0, 0].astype(np.float64)
         sy = stats.zy[:, 0]
-        self.n_ = int(round(float(n.sum())))
+        self.diagnostics_ = LocalDiagnostics.of_stats(stats, clipped)
         self._release(n, sy - c * n, stats.yy - 2 * c * sy + c * c * n, domain.outcome, dict(clipped or {}))
         return self
 
@@ -248,7 +249,6 @@ class DifferenceInMeans(ATEEstimator):
             "difference in means (noisy per-arm counts and sums)", events,
             noise=noise.description, epsilon_budget=check_epsilon(self.epsilon),
             delta_budget=0.0 if not math.isfinite(self.epsilon) else float(self.delta),
-            clipped=clipped,
             notes=(f"budget split: counts {plan.eps_count:.4g}, sums {plan.eps_sum:.4g}, sums of "
                    f"squares {plan.eps_sq:.4g} (per arm; arms in parallel)",),
         )

@@ -277,7 +277,6 @@ class InversePropensityWeighting(ATEEstimator):
             noise=noise.description,
             epsilon_budget=eps,
             delta_budget=float(self.delta),
-            clipped=data.clipped,
             notes=(
                 f"budget: {share:g} of epsilon to the propensity model, {1 - share:g} to the weighted sums "
                 "(basic composition)",

@@ -98,6 +98,7 @@ from privcausal.estimators.regression_release import (
 from privcausal.estimators.sufficient import SufficientStats, compute_stats
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import make_receipt, noise_source
+from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_delta, check_epsilon, check_random_state
 
 __all__ = ["RegressionAdjustment", "stats_for"]
@@ -190,7 +191,7 @@ class RegressionAdjustment(ATEEstimator):
         check_delta(self.delta)
         if min(stats.n) < 2:
             raise DataValidationError("need at least 2 records in each arm to estimate a treatment effect")
-        self.n_ = int(round(float(np.sum(stats.n))))
+        self.diagnostics_ = LocalDiagnostics.of_stats(stats, clipped)
         self._fit_stats(stats, domain, dict(clipped or {}))
         return self
 
@@ -235,7 +236,7 @@ class RegressionAdjustment(ATEEstimator):
         self.privacy_ = make_receipt(
             f"regression adjustment (Lin), {rel.plan} plan", receipt_events(cfg, rel.plan),
             noise=noise.description, epsilon_budget=cfg.epsilon,
-            delta_budget=cfg.delta if math.isfinite(cfg.epsilon) else 0.0, clipped=clipped,
+            delta_budget=cfg.delta if math.isfinite(cfg.epsilon) else 0.0,
             notes=cfg.notes(rel.plan),
         )
         self.ate_draws_ = bootstrap_draws(rel, cfg, b, check_random_state(rng)) if b else None

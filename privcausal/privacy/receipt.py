@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, PrivacyEvent
 
@@ -40,9 +40,10 @@ class Receipt:
     events : tuple of PrivacyEvent
         Every release that was made, in order.
     notes : tuple of str
-        Anything a reader must know (clipped values, nuisance-model strategy, ...).
-    clipped : mapping
-        Per column, how many values were clipped to the declared domain (counts only).
+        Anything a reader must know (budget split, nuisance-model strategy, ...). A receipt
+        is part of the release: it holds no exact function of the data (no record count, no
+        clipping count); those are local diagnostics
+        (:class:`~privcausal.privacy.diagnostics.LocalDiagnostics`).
     """
 
     release: str
@@ -57,7 +58,6 @@ class Receipt:
     delta_budget: float | None = None
     events: tuple[PrivacyEvent, ...] = ()
     notes: tuple[str, ...] = ()
-    clipped: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def is_private(self) -> bool:
@@ -77,7 +77,6 @@ class Receipt:
             "noise": self.noise,
             "events": [e.to_dict() for e in self.events],
             "notes": list(self.notes),
-            "clipped": dict(self.clipped),
         }
 
     def to_json(self, **kwargs: Any) -> str:
@@ -100,7 +99,6 @@ def make_receipt(
     epsilon_budget: float | None = None,
     delta_budget: float | None = None,
     notes: Sequence[str] = (),
-    clipped: Mapping[str, int] | None = None,
     neighbouring: str = NEIGHBOURING_ADD_REMOVE,
 ) -> Receipt:
     """Build a receipt from the events of one release, composing them sequentially."""
@@ -128,5 +126,4 @@ def make_receipt(
         delta_budget=delta_budget,
         events=events,
         notes=tuple(notes),
-        clipped=dict(clipped or {}),
     )

@@ -117,8 +117,7 @@ def receipt_from_dict(d: Mapping[str, Any]) -> Receipt:
             delta_budget=opt("delta_budget"),
             events=tuple(_event_from_dict(e) for e in d.get("events", ())),
             notes=tuple(str(x) for x in d.get("notes", ())),
-            clipped={str(k): int(v) for k, v in dict(d.get("clipped", {})).items()},
-        )
+        )  # a "clipped" entry of files written before 0.2 is an exact count: not read back
     except KeyError as exc:
         raise ModelFileError(f"the privacy receipt lacks the field {exc.args[0]!r}") from None
     except (TypeError, ValueError):

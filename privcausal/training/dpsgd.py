@@ -279,8 +279,7 @@ def plan_training(
         T = int(steps)
     delta = check_delta(delta)
     notes = [
-        f"Poisson sampling rate q={q:.6g} (expected batch {q * n:.4g} of n={n}), {T} steps "
-        f"({T * q:.4g} epochs)",
+        f"Poisson sampling rate q={q:.6g}, {T} steps ({T * q:.4g} epochs)",
         "the normaliser q*n uses the number of training records, treated as public (as opacus)",
         "training history (losses, clipping rates) is not covered by this receipt",
     ]
@@ -308,8 +307,8 @@ def plan_training(
         C = _positive(max_grad_norm, "max_grad_norm")
         if delta >= 1.0 / n:
             warnings.warn(
-                f"delta={delta:g} is not below 1/n = {1 / n:.3g}: such a guarantee allows "
-                "releasing a few records outright; choose delta well below 1/n",
+                f"delta={delta:g} is not below 1/(number of training records): such a guarantee "
+                "allows releasing a few records outright; choose delta well below it",
                 PrivacyLeakWarning, stacklevel=3,
             )
         notes.append(f"per-sample clipping to L2 norm {C:g}, noise multiplier {sigma:.6g}")

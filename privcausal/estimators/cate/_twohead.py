@@ -196,8 +196,8 @@ def train_twohead(
         if not C > 0 or math.isinf(C):
             raise PrivacyParameterError("max_grad_norm must be positive and finite")
         if delta >= 1.0 / n:
-            warnings.warn(f"delta={delta:g} is not below 1/n = {1 / n:.3g}; choose delta well below 1/n",
-                          PrivacyLeakWarning, stacklevel=3)
+            warnings.warn(f"delta={delta:g} is not below 1/(number of training records); choose "
+                          "delta well below it", PrivacyLeakWarning, stacklevel=3)
     else:
         sigma, C = 0.0, math.inf
     stream = make_stream(random_state, secure_mode if math.isfinite(eps) else

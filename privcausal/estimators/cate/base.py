@@ -38,6 +38,7 @@ from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import check_causal_data
 from privcausal.exceptions import NotFittedError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt
+from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_alpha, check_delta, check_epsilon
 
 __all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum"]
@@ -107,7 +108,7 @@ class CATELearner(BaseEstimator):
         ys, loss = scale_outcome(data.outcome, data)
         model = self._train(data, X, t, ys, loss, eps_model, delta)
         self.model_ = model
-        self.n_ = data.n
+        self.diagnostics_ = LocalDiagnostics.of(data)
         self.n_features_in_ = X.shape[1]
         self.feature_names_in_ = np.asarray(data.encoder.feature_names, dtype=object)
         tau = model.effect(X)
@@ -135,7 +136,6 @@ class CATELearner(BaseEstimator):
             notes=(*model.receipt.notes,
                    f"budget split: {1 - share:.0%} to training the model, {share:.0%} to the ATE "
                    "(noisy sum of clipped effects and noisy count, Laplace), composed sequentially"),
-            clipped=dict(data.clipped),
         )
         return self
 

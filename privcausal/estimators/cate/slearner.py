@@ -91,7 +91,7 @@ class SLearner(CATELearner):
             accountant=rec.accountant, noise=rec.noise, epsilon_rdp=rec.epsilon_rdp,
             epsilon_budget=float(epsilon),
             delta_budget=float(delta) if private else None,
-            events=rec.events, notes=tuple(notes), clipped=dict(data.clipped),
+            events=rec.events, notes=tuple(notes),
         )
         return ReleasedModel(
             combine="slearner", architectures={"mu": arch}, weights={"mu": weights[0]},

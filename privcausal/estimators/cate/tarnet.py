@@ -92,7 +92,7 @@ class TARNet(CATELearner):
             release=rec.release, mechanism=rec.mechanism, epsilon=rec.epsilon, delta=rec.delta,
             accountant=rec.accountant, noise=rec.noise, epsilon_rdp=rec.epsilon_rdp,
             epsilon_budget=rec.epsilon_budget, delta_budget=rec.delta_budget,
-            events=rec.events, notes=tuple(rec.notes), clipped=dict(data.clipped),
+            events=rec.events, notes=tuple(rec.notes),
         )
         private = math.isfinite(rec.epsilon)
         cfg = dict(res.config)

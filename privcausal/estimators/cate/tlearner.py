@@ -96,11 +96,10 @@ class TLearner(CATELearner):
         )
         ev = rec.events[0]
         par = parallel([ev, ev], "T-learner: mu_0 on the control records, mu_1 on the treated records")
-        n0, n1 = int(mask[0].sum()), int(mask[1].sum())
         private = math.isfinite(rec.epsilon)
         notes = [
-            f"parallel composition: mu_0 trained on the {n0} control records, mu_1 on the {n1} "
-            "treated records (disjoint), with the same recipe; each record affects one model, so "
+            "parallel composition: mu_0 trained on the control records, mu_1 on the treated "
+            "records (disjoint), with the same recipe; each record affects one model, so "
             "the pair has the guarantee of one model" if private else
             "non-private twin: no clipping, no noise (same recipe otherwise)",
             "arm sizes enter the normalisers q*n_a and are treated as public (as opacus treats n)",
@@ -113,7 +112,7 @@ class TLearner(CATELearner):
             accountant=rec.accountant, noise=rec.noise, epsilon_rdp=rec.epsilon_rdp,
             epsilon_budget=float(epsilon),
             delta_budget=float(delta) if private else None, events=(par,),
-            notes=tuple(notes), clipped=dict(data.clipped),
+            notes=tuple(notes),
         )
         return ReleasedModel(
             combine="tlearner", architectures={"mu0": arch, "mu1": arch},
