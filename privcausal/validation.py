@@ -13,6 +13,8 @@ from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyPar
 __all__ = [
     "check_epsilon",
     "check_delta",
+    "MAX_EPSILON",
+    "MAX_DELTA",
     "check_alpha",
     "check_random_state",
     "check_finite_array",
@@ -20,10 +22,19 @@ __all__ = [
 ]
 
 
+#: the largest finite epsilon accepted: beyond it a guarantee says nothing (e^100), the
+#: accountants' calibration runs for minutes and the noise scales underflow
+MAX_EPSILON = 100.0
+#: the largest delta accepted: a delta this large already allows releasing a tenth of the records
+MAX_DELTA = 0.1
+
+
 def check_epsilon(epsilon: Any, *, allow_inf: bool = True, name: str = "epsilon") -> float:
-    """Return ``epsilon`` as a float after checking it is a number in (0, inf].
+    """Return ``epsilon`` as a float after checking it is a number in (0, MAX_EPSILON] or inf.
 
     ``epsilon = inf`` means "the non-private twin": no noise is added and the receipt says so.
+    A finite epsilon above :data:`MAX_EPSILON` is refused up front (before any noise is drawn):
+    it protects nothing, and calibrating for it is a denial of service.
     """
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real):
         raise DataTypeError(f"{name} must be a real number, got {type(epsilon).__name__}")
@@ -34,11 +45,16 @@ def check_epsilon(epsilon: Any, *, allow_inf: bool = True, name: str = "epsilon"
         )
     if math.isinf(eps) and not allow_inf:
         raise PrivacyParameterError(f"{name} must be finite here")
+    if math.isfinite(eps) and eps > MAX_EPSILON:
+        raise PrivacyParameterError(
+            f"{name} = {eps:g} is beyond the supported range (0, {MAX_EPSILON:g}]: such a "
+            "guarantee protects nothing; use epsilon = inf for the non-private twin")
     return eps
 
 
 def check_delta(delta: Any, *, name: str = "delta") -> float:
-    """Return ``delta`` as a float in [0, 1)."""
+    """Return ``delta`` as a float in [0, MAX_DELTA]: a larger delta allows releasing a fraction
+    of the records outright (choose delta well below 1/n)."""
     if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
         raise DataTypeError(f"{name} must be a real number, got {type(delta).__name__}")
     d = float(delta)
@@ -46,6 +62,10 @@ def check_delta(delta: Any, *, name: str = "delta") -> float:
         raise PrivacyParameterError(
             f"{name} must lie in [0, 1) (got {d!r}); delta >= 1 promises nothing"
         )
+    if d > MAX_DELTA:
+        raise PrivacyParameterError(
+            f"{name} = {d:g} is above the cap {MAX_DELTA:g}: such a guarantee allows releasing "
+            "that fraction of the records outright; choose delta well below 1/n")
     return d
 
 

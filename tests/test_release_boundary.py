@@ -115,3 +115,20 @@ def test_saved_cate_model_does_not_depend_on_the_count(capsys, tmp_path):
     assert a == b
     text = json.dumps(a)
     assert "clipped\"" not in text and "400" not in text and "records (disjoint)" in text
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--estimator", "regression", "--epsilon", "1e5"], "supported range (0, 100]"),
+    (["--estimator", "dp-tlearner", "--epsilon", "1000"], "supported range (0, 100]"),
+    (["--estimator", "dim", "--delta", "0.5"], "above the cap 0.1"),
+])
+def test_parameters_beyond_the_accountant_are_refused_up_front(capsys, argv, fragment):
+    """epsilon past what the accountant handles and delta past its cap: a clear error (exit 2)
+    before any noise is drawn or any calibration runs, not a traceback after minutes."""
+    import time
+
+    t = time.perf_counter()
+    code = main(["fit", "--data", "trauma", "--n", "500", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and "Traceback" not in err
+    assert time.perf_counter() - t < 30
