@@ -132,3 +132,13 @@ def test_parameters_beyond_the_accountant_are_refused_up_front(capsys, argv, fra
     err = capsys.readouterr().err
     assert code == 2 and fragment in err and "Traceback" not in err
     assert time.perf_counter() - t < 30
+
+
+def test_an_integer_seed_gives_the_sum_and_the_count_independent_noise():
+    """An int seed used to give both Laplace draws of the CATE ATE release the same value."""
+    from privcausal.estimators.cate.base import release_effect_sum
+
+    (s, n), (m_sum, m_cnt) = release_effect_sum([0.0] * 10, 1.0, 2.0, 7)
+    assert (s - 0.0) / m_sum.scale != pytest.approx((n - 10) / m_cnt.scale)
+    again = release_effect_sum([0.0] * 10, 1.0, 2.0, 7)[0]
+    assert again == (s, n)  # still reproducible

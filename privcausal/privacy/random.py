@@ -21,7 +21,7 @@ import numpy as np
 
 from privcausal.validation import check_random_state
 
-__all__ = ["NoiseSource", "noise_source", "SECURE_NOISE", "SEEDED_NOISE"]
+__all__ = ["NoiseSource", "noise_source", "independent_streams", "SECURE_NOISE", "SEEDED_NOISE"]
 
 SECURE_NOISE = "secure: OS CSPRNG (secrets.SystemRandom) through diffprivlib samplers"
 SEEDED_NOISE = (
@@ -64,6 +64,19 @@ class NoiseSource:
             (-Laplace._laplace_sampler(r(), r(), r(), r()) for _ in range(n)), float, count=n
         )
         return float(out[0]) if size is None else out.reshape(size)
+
+
+def independent_streams(random_state: Any, k: int) -> list[Any]:
+    """``k`` independent noise streams from one ``random_state``: None stays secure (k times);
+    an int or SeedSequence is spawned (``SeedSequence.spawn``), a Generator spawns children,
+    so two releases never reuse one draw (an int given twice would)."""
+    if random_state is None or isinstance(random_state, NoiseSource):
+        return [random_state] * k
+    if isinstance(random_state, np.random.Generator):
+        return list(random_state.spawn(k))
+    seq = random_state if isinstance(random_state, np.random.SeedSequence) else \
+        np.random.SeedSequence(int(random_state))
+    return [np.random.default_rng(s) for s in seq.spawn(k)]
 
 
 def noise_source(random_state: Any = None) -> NoiseSource:

@@ -38,6 +38,7 @@ from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import check_causal_data
 from privcausal.exceptions import NotFittedError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt
+from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_alpha, check_delta, check_epsilon
 
@@ -81,8 +82,12 @@ def release_effect_sum(tau: Any, bound: float, epsilon: float,
     t = np.clip(np.asarray(tau, dtype=np.float64).ravel(), -float(bound), float(bound))
     m_sum = LaplaceMechanism(float(epsilon) / 2, float(bound))
     m_cnt = LaplaceMechanism(float(epsilon) / 2, 1.0)
-    return ((float(m_sum.randomise(float(t.sum()), random_state)),
-             float(m_cnt.randomise(float(t.size), random_state))), (m_sum, m_cnt))
+    if isinstance(random_state, np.random.Generator):  # sequential draws: already independent
+        r_sum = r_cnt = random_state
+    else:
+        r_sum, r_cnt = independent_streams(random_state, 2)
+    return ((float(m_sum.randomise(float(t.sum()), r_sum)),
+             float(m_cnt.randomise(float(t.size), r_cnt))), (m_sum, m_cnt))
 
 
 class CATELearner(BaseEstimator):
