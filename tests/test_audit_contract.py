@@ -107,3 +107,28 @@ def test_every_result_keeps_the_contract():
     assert not est_only.violation and exit_status(est_only) == 0  # an estimate never flags
     assert exit_status(results[2]) == 3 and exit_status([est_only, results[2]]) == 3
     assert "Estimate, not certified" in est_only.summary
+
+
+def test_degenerate_releases_give_zero_or_a_flag_never_a_crash():
+    """A constant output coordinate: ignored when the worlds agree on it, an exact separator
+    (an exact count released, a real leak) when they differ; all-equal scores certify 0."""
+    from audits.releases.mechanism import audit_mechanism
+
+    class Release:
+        def __init__(self, leak: bool) -> None:
+            self.leak = leak
+
+        def batch(self, d, n, seed):
+            rng = np.random.default_rng(seed)
+            const = np.full(n, 100.0 + (d if self.leak else 0.0))  # a count, with or without d
+            return np.column_stack([d + rng.laplace(0, 1.0, n), const])
+
+        def __call__(self, d, seed):
+            return self.batch(d, 1, seed)[0]
+
+    ok = audit_mechanism(Release(False), (0.0, 1.0), epsilon=1.0, samples=4000, random_state=0)
+    assert 0.0 <= ok.epsilon_lower <= 1.0 and not ok.violation
+    leak = audit_mechanism(Release(True), (0.0, 1.0), epsilon=1.0, samples=4000, random_state=0)
+    assert leak.violation and leak.epsilon_lower == pytest.approx(leak.ceiling)
+    flat = audit_mechanism(lambda d, s: 3.0, (0.0, 1.0), epsilon=1.0, samples=200, random_state=0)
+    assert flat.epsilon_lower == 0.0 and not flat.violation
