@@ -5,7 +5,7 @@ The same bugs as experiments/audit_zoo.py (audits.dpsgd.zoo), audited by audit_d
 white-box route (route="composed", audits.dpsgd.white_box). For each bug: how many seeds were
 flagged (a certified epsilon_lower > epsilon_theory), the median certified bound, the median
 declared-norm estimate (never a violation), and how many audits the assumption tests refused
-(they then report the run-level Clopper-Pearson bound).
+(they then report the run-level bound).
 
 Run: python experiments/audit_zoo_composed.py [--seeds 10]
 Writes experiments/audit_zoo_composed.md.
@@ -62,7 +62,7 @@ def main() -> None:
         "certified bound measures the canary's signal and the noise; the estimate assumes the "
         "canary enters at the declared clipping norm and is never a violation. `assumption "
         "tests refused`: audits whose residuals failed the normality, equal-variance or "
-        "independence tests; they report the run-level Clopper-Pearson bound.\n\n"
+        "independence tests; they report the run-level bound (Gaussian-DP where the run scores pass their own test, else Clopper-Pearson).\n\n"
         + table + "\nA row flagged from its estimate alone is not flagged: only certified "
         "bounds count. The correct trainer (None) must be flagged at no seed.\n")
     print(table)

@@ -230,13 +230,16 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
                                                delta=delta, alpha=alpha)
         est = dict(epsilon_estimate=check.epsilon_estimate, estimate_assumption=ESTIMATE_ASSUMPTION)
         if not check.certified:
-            # a test of the measured route's assumption failed: report what needs none of it
+            # a test of the measured route's assumption failed: report the run-level bound
+            # (Gaussian-DP only where the run scores pass their own test, else Clopper-Pearson).
+            # Under the tested assumption the refusal itself has probability <= level, which
+            # the measured route's alpha - level leaves room for.
             return DPSGDAuditResult(
-                eps_theory, delta, cp.epsilon_lower, alpha, "clopper-pearson",
+                eps_theory, delta, run_level.epsilon_lower, alpha, run_level.method,
                 "run-level (measured white-box route refused by its assumption tests)",
-                THREATS[threat], N, cp.ceiling, cp, run_level, cp, **est,
-                mu_lower=None, assumption=cp.assumption, tests=check.tests,
-                noise_check=check.to_dict(), **common)
+                THREATS[threat], N, run_level.ceiling, run_level, run_level, cp, **est,
+                mu_lower=run_level.mu_lower, assumption=lic.assumption,
+                tests=check.tests + lic.tests, noise_check=check.to_dict(), **common)
         return DPSGDAuditResult(
             eps_theory, delta, main.epsilon_lower, alpha, main.method, "composed",
             THREATS[threat], N, main.ceiling, main, run_level, cp, **est, mu_lower=main.mu_lower,

@@ -31,8 +31,10 @@ Gaussian trainer): normality of each world's residuals and equal variances
 (:func:`~audits.bounds.gaussian_test.gaussian_scores_test`, at ``3 level / 5``), lag-1
 autocorrelation along the steps and the spread of the per-step means across runs (one z-test
 each, at ``level / 5``). Under the assumption the certified bound is wrong with probability
-at most ``a = alpha - level``; a refused audit falls back to the run-level Clopper-Pearson
-bound (valid at alpha on its own), so an honest audit errs with probability at most alpha.
+at most ``a = alpha - level``; a refused audit falls back to the run-level bound (Clopper-Pearson,
+or Gaussian-DP where the run scores pass their own Gaussian-shift test), so an honest audit
+errs with probability at most ``a + level = alpha`` (the refusal itself has probability at most
+``level``).
 
 **Estimate.** The route of Nasr et al. 2023 also computes the canary's clipped gradient
 ``c[t, j]`` at the declared norm from the visible parameters and takes
@@ -165,7 +167,7 @@ def composed_white_box_bound(obs_in: Any, obs_out: Any, shift_in: Any, *, sigma_
     -------
     (EpsilonLowerBound, ComposedNoiseCheck)
         The certified bound (``check.certified`` says whether its tests passed; when they did
-        not, the harness reports the run-level Clopper-Pearson bound instead) and the check,
+        not, the harness reports the run-level bound instead) and the check,
         with the estimate (``epsilon_estimate``) and every test.
     """
     alpha, delta = check_alpha(alpha), check_delta(delta)
