@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["SoundnessRow", "mechanism_cells", "dpsgd_cells", "exceedance_ok", "over_private",
-           "DPSGD_ROUTES"]
+           "ClaimedTraining", "DPSGD_ROUTES"]
 
 #: (threat, bound, route or None) of the multi-run DP-SGD audits, and the one-run bounds
 DPSGD_ROUTES = (("white-box", "gdp", "composed"), ("white-box", "gdp", "run-level"),
@@ -91,8 +91,9 @@ def mechanism_cells(epsilons: Any = (1.0, 4.0), seeds: Any = range(5), *, sample
                                        time.perf_counter() - t, method)
 
 
-class _Claim:
-    """A trained stack that reports the noise multiplier, epsilon and clipping norm claimed."""
+class ClaimedTraining:
+    """A trained stack that reports the noise multiplier, epsilon and clipping norm its
+    accountant claims (for trainers under audit that do something else)."""
 
     def __init__(self, res: Any, sigma: float, eps: float, C: float) -> None:
         self._res, self.noise_multiplier, self._eps, self.max_grad_norm = res, sigma, eps, C
@@ -122,7 +123,7 @@ class over_private:
             epsilon, kw["delta"], kw["sampling_rate"], kw["steps"])
         res = train_many(*args, noise_multiplier=sig / self.k, max_grad_norm=self.k * max_grad_norm,
                          **kw)
-        return _Claim(res, sig, res.epsilon if epsilon is None else epsilon, max_grad_norm)
+        return ClaimedTraining(res, sig, res.epsilon if epsilon is None else epsilon, max_grad_norm)
 
 
 def _data(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

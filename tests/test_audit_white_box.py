@@ -18,6 +18,7 @@ import pytest
 from audits.dpsgd.multi_run import audit_dpsgd
 from audits.dpsgd.white_box import composed_white_box_bound
 from audits.bounds.multi_run import gdp_epsilon
+from audits.soundness import ClaimedTraining, over_private
 from privcausal.exceptions import DataValidationError
 from privcausal.training import train_many
 from privcausal.training.calibrate import calibrate_noise_multiplier
@@ -122,30 +123,6 @@ def test_five_hundred_runs_a_world_certify_most_of_epsilon():
     assert 0.8 * r.epsilon_theory <= r.epsilon_lower <= r.epsilon_theory
 
 
-class _Claim:
-    """A trained stack that reports the noise multiplier, epsilon and clipping norm claimed."""
-
-    def __init__(self, res, sigma, eps, C):
-        self._res, self.noise_multiplier, self._eps, self.max_grad_norm = res, sigma, eps, C
-
-    def __getattr__(self, name):
-        return getattr(self._res, name)
-
-    @property
-    def epsilon(self):
-        return self._eps
-
-
-def over_private(k):
-    """A correct trainer that clips at k C (k < 1: more private than declared) with the noise
-    the declared recipe calibrates for C: its true mu is k times the claimed."""
-    def trainer(*args, noise_multiplier=None, epsilon=None, max_grad_norm=1.0, **kw):
-        sig = calibrate_noise_multiplier(epsilon, kw["delta"], kw["sampling_rate"], kw["steps"])
-        res = train_many(*args, noise_multiplier=sig / k, max_grad_norm=k * max_grad_norm, **kw)
-        return _Claim(res, sig, epsilon, max_grad_norm)
-    return trainer
-
-
 @pytest.mark.parametrize("k", [0.5, 0.8])
 def test_an_over_private_trainer_is_certified_at_its_own_leakage(k):
     """Clipping at k C: the certified bound stays below the TRUE epsilon (that of k mu), the
@@ -165,7 +142,7 @@ def test_noise_off_by_the_batch_size_is_certified_a_violation():
     def broken(*args, noise_multiplier=None, epsilon=None, **kw):
         sig = calibrate_noise_multiplier(epsilon, kw["delta"], kw["sampling_rate"], kw["steps"])
         res = train_many(*args, noise_multiplier=sig / 41.0, **kw)
-        return _Claim(res, sig, epsilon, kw["max_grad_norm"])
+        return ClaimedTraining(res, sig, epsilon, kw["max_grad_norm"])
 
     X, y = _data()
     r = audit_dpsgd(X, y, threat="white-box", trials=5, epsilon=2.0, steps=100, random_state=4,
