@@ -31,7 +31,7 @@ def test_help_shows_examples(capsys):
 def test_dpsgd_white_box_json_and_report(capsys, tmp_path):
     """The default white-box audit: 500 runs a world, signal and noise measured; the certified
     bound stays below the claim, the ten-run declared-norm figure is the estimate beside it
-    (the ratios over seeds are in experiments/audit_dpsgd_white_box.md)."""
+    (the ratios over seeds are in experiments/audit_white_box_certified.md)."""
     rep = tmp_path / "rep"
     d = _json(capsys, ["audit", "dpsgd", "--epsilon", "4", "--n", "200", "--steps", "50",
                        "--random-state", "1", "--json", "--report", str(rep)])
