@@ -72,8 +72,12 @@ def run_dpsgd(args: argparse.Namespace) -> Any:
 
 
 def load_callable(spec: str, what: str) -> Callable[..., Any]:
-    """``MODULE:FUNCTION`` or ``FILE.py:FUNCTION`` -> the callable (the current folder is
-    importable, as with ``python -m``)."""
+    """``MODULE:FUNCTION`` or ``FILE.py:FUNCTION`` -> the callable.
+
+    The code runs with the user's rights (it is the user's own mechanism). The current folder
+    is importable but searched *after* the installed packages, so a local file named like a
+    library (``matplotlib.py``, ``numpy.py``) cannot shadow it.
+    """
     if not isinstance(spec, str) or spec.count(":") < 1:
         raise DataValidationError(f"{what} must be MODULE:FUNCTION or FILE.py:FUNCTION, got {spec!r}")
     mod_name, _, attr = spec.rpartition(":")
@@ -88,8 +92,12 @@ def load_callable(spec: str, what: str) -> Callable[..., Any]:
         loader.loader.exec_module(module)
         _pickle_by_value(module)
     else:
-        if "" not in sys.path and "." not in sys.path:
-            sys.path.insert(0, "")
+        here = str(Path.cwd())
+        for entry in ("", "."):  # the folder of the command, if Python put it first
+            while entry in sys.path[:1]:
+                sys.path.remove(entry)
+        if here not in sys.path:
+            sys.path.append(here)
         try:
             module = importlib.import_module(mod_name)
         except ImportError as exc:

@@ -62,7 +62,9 @@ examples:
 --mechanism MODULE:FUNCTION (or FILE.py:FUNCTION): called as f(data, random_state) and
 returning a number or an array; an optional f.batch(data, n, seed) draws n outputs at once.
 --neighbours MODULE:FUNCTION takes no arguments and returns the pair (D, D'), or a list of
-pairs (alpha is then split over them).
+pairs (alpha is then split over them). Both functions are imported and RUN WITH YOUR RIGHTS:
+audit only code you trust. The current folder is searched after the installed packages, so
+a local file named like a library (matplotlib.py) cannot shadow it.
 """
 
 MODEL_EXAMPLES = """\

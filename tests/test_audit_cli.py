@@ -184,3 +184,20 @@ def test_a_leaky_score_file_is_a_violation_with_exit_status_3(capsys, tmp_path):
 
 def test_bad_input_exits_2(capsys):
     assert main(["audit", "dpsgd", "--epsilon", "-1", "--json"]) == 2
+
+
+def test_a_local_file_named_like_a_library_does_not_shadow_it(capsys, tmp_path, monkeypatch):
+    """`--mechanism MODULE:FN` imports from the current folder after the installed packages."""
+    import sys
+
+    (tmp_path / "mymech2.py").write_text(MECH)
+    (tmp_path / "json.py").write_text("raise RuntimeError('shadowed')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", ["", *[p for p in sys.path if p not in ("", ".")]])
+    monkeypatch.delitem(sys.modules, "json", raising=False)
+    from audits._cli_commands import load_callable
+
+    f = load_callable("mymech2:laplace_count", "--mechanism")
+    import json as j  # the standard library, not the local json.py
+
+    assert callable(f) and hasattr(j, "dumps") and sys.path[-1] == str(tmp_path)
