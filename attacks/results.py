@@ -10,6 +10,7 @@ resolve (TPR at FPR f needs at least 1/f non-members).
 from __future__ import annotations
 
 import json
+import re
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,6 +165,16 @@ def result_from_scores(attack: str, labels: Any, scores: Any, *,
                             m, curve, subs, int(n_reference), tuple(notes), dict(details or {}))
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
+
+
+def _md(x: Any) -> str:
+    """A value for Markdown text: one line, &, < and > as entities, the Markdown punctuation
+    backslash-escaped (no raw HTML, links or table breaks from a name or a label)."""
+    s = " ".join(str(x).split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
 def write_report(results: MembershipResult | Mapping[str, MembershipResult], directory: str | Path, *,
                  title: str = "Membership inference") -> dict[str, Path]:
     """Write ``membership.json``, ``membership.md`` and ``membership_roc.png`` into ``directory``."""
@@ -176,25 +187,25 @@ def write_report(results: MembershipResult | Mapping[str, MembershipResult], dir
     paths["json"].write_text(json.dumps({k: r.to_dict() for k, r in results.items()}, indent=2))
     first = next(iter(results.values()))
     keys = [fpr_key(r.fpr) for r in first.metrics.tpr_at_fpr]
-    lines = [f"# {title}", "", "| attack | reference models | AUC | advantage | "
+    lines = [f"# {_md(title)}", "", "| attack | reference models | AUC | advantage | "
              + " | ".join(f"TPR @ FPR {k}" for k in keys) + " |",
              "|---|---:|---:|---:|" + "---:|" * len(keys)]
     for name, r in results.items():
         tprs = " | ".join(f"{t.tpr:.4f}" for t in r.metrics.tpr_at_fpr)
-        lines.append(f"| {name} | {r.n_reference} | {r.auc:.4f} | {r.advantage:.4f} | {tprs} |")
+        lines.append(f"| {_md(name)} | {r.n_reference} | {r.auc:.4f} | {r.advantage:.4f} | {tprs} |")
     lines += ["", f"{first.n_members} members, {first.n_nonmembers} non-members. "
               "Convention: member = 1, higher score = more likely member.", ""]
     for w in first.low_fpr_warnings:
         lines.append(f"- {w}")
     for name, r in results.items():
         for note in r.notes:
-            lines.append(f"- {name}: {note}")
+            lines.append(f"- {_md(name)}: {_md(note)}")
         for gname, groups in r.subgroups.items():
             cells = []
             for k, s in groups.items():
                 auc = "n/a" if s.metrics is None else f"{s.metrics.auc:.3f}"
-                cells.append(f"{k}: AUC {auc} ({s.n_members}/{s.n_non_members})")
-            lines.append(f"- {name}, by {gname}: " + "; ".join(cells))
+                cells.append(f"{_md(k)}: AUC {auc} ({s.n_members}/{s.n_non_members})")
+            lines.append(f"- {_md(name)}, by {_md(gname)}: " + "; ".join(cells))
     paths["markdown"].write_text("\n".join(lines) + "\n")
     fig = plot_roc({k: r.roc for k, r in results.items()}, title=title)
     fig.savefig(paths["figure"], dpi=120, bbox_inches="tight")

@@ -211,3 +211,19 @@ def test_released_model_files_single_and_per_arm(tmp_path, trauma_small):
     assert set(r.subgroups) >= {"treatment", "centre"}
     with pytest.raises(DataValidationError, match="treatment"):
         t2.statistic(t2.records(frame.drop(columns="treatment")), "loss")
+
+
+def test_report_markdown_escapes_titles_and_group_labels(tmp_path):
+    """A group label or a title cannot inject HTML, links or table cells into membership.md."""
+    from attacks.results import result_from_scores
+
+    rng = np.random.default_rng(4)
+    labels = np.r_[np.ones(100), np.zeros(100)].astype(int)
+    evil = "<img src=x onerror=alert(1)>|[x](http://e)"
+    groups = {"site": np.where(rng.random(200) < 0.5, evil, "A").astype(object)}
+    res = result_from_scores("loss", labels, rng.normal(size=200) + labels, groups=groups)
+    md = write_report({"loss": res}, tmp_path / "rep", title=evil)["markdown"].read_text()
+    import re
+
+    assert "<img" not in md and "&lt;img" in md and "\\|" in md
+    assert not re.search(r"(?<!\\)\]\(", md)  # no live link
