@@ -73,9 +73,12 @@ examples:
   privcausal audit model --model released/ --members a.csv --nonmembers b.csv \\
       --population public.csv --attack rmia --reference-models 8 --report audit/
 
-The released model's receipt gives epsilon_theory (--epsilon for a score CSV). The default
-bound is one-run (Steinke et al. 2023): it is valid if each audited record was a member
-independently with probability 1/2 (a random split); the report says so.
+The released model's receipt gives epsilon_theory (--epsilon for a score CSV). The certified
+bound is one-run (Steinke et al. 2023; --bound fdp-one-run: f-DP where the scores pass the
+Gaussian-shift test): it is valid if each audited record was a member independently with
+probability 1/2 (a random split); the report says so. --bound clopper-pearson or gdp adds the
+threshold-test figure over the records as an estimate: records of one model are not
+independent trials, so it is not certified.
 """
 
 EXIT_STATUS = """

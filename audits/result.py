@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Iterable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = ["AssumptionTest", "AuditResult", "Verdict", "Audit", "exit_status", "json_number",
+           "json_value",
            "summary_sentence", "CONTRACT_KEYS", "EXIT_OK", "EXIT_VIOLATION", "EXIT_USAGE"]
 
 #: exit statuses of ``privcausal audit``: no violation certified / violation certified / bad input
@@ -37,6 +38,18 @@ EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 3, 2
 CONTRACT_KEYS = ("epsilon_theory", "delta", "epsilon_lower", "violation", "epsilon_estimate",
                  "estimate_assumption", "alpha", "bound", "threat_model", "trials", "trials_unit",
                  "ceiling", "assumption", "tests", "summary")
+
+
+def json_value(x: Any) -> Any:
+    """Plain JSON values, recursively: numpy to Python, arrays to lists, infinities as
+    ``"inf"`` / ``"-inf"``, NaN as None."""
+    if isinstance(x, Mapping):
+        return {str(k): json_value(v) for k, v in x.items()}
+    if isinstance(x, np.ndarray):
+        return [json_value(v) for v in x.tolist()]
+    if isinstance(x, (list, tuple)):
+        return [json_value(v) for v in x]
+    return json_number(x)
 
 
 def json_number(x: Any) -> Any:
@@ -232,7 +245,7 @@ class Audit(Verdict):
 
     def to_dict(self) -> dict[str, Any]:
         out = self.contract()
-        out.update({k: _deep(v) for k, v in self.details.items() if k not in out})
+        out.update({k: json_value(v) for k, v in self.details.items() if k not in out})
         return out
 
     @classmethod
@@ -249,18 +262,3 @@ class Audit(Verdict):
                    trials_unit or unit, kind_name="bound",
                    details={"threshold_selection": b.threshold_selection,
                             "result": b.to_dict()}, **kw)
-
-
-def _deep(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _deep(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_deep(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_deep(v) for v in x.tolist()]
-    return json_number(x)
-
-
-def assumption_tests(tests: Sequence[AssumptionTest | None]) -> tuple[AssumptionTest, ...]:
-    """The tests that were run (None: not run)."""
-    return tuple(t for t in tests if t is not None)

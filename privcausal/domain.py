@@ -246,11 +246,11 @@ class Domain:
                 vals = pd.to_numeric(col, errors="coerce").astype(np.float64)
                 bad_type = int(vals.isna().sum() - col.isna().sum())
                 if bad_type > 0:
-                    raise DataTypeError(f"column '{name}' is declared numeric but holds {bad_type} non-numeric entries")
+                    raise DataTypeError(f"column '{name}' is declared numeric but holds non-numeric entries")
                 arr = vals.to_numpy()
                 n_inf = int(np.isinf(arr).sum())
                 if n_inf:
-                    raise DomainError(f"column '{name}' holds {n_inf} infinite values")
+                    raise DomainError(f"column '{name}' holds infinite values")
                 n_out = int(np.sum((arr < spec.lower) | (arr > spec.upper)))
                 if n_out:
                     counts[name] = n_out
@@ -261,7 +261,7 @@ class Domain:
                 if n_out:
                     if not spec.missing:
                         raise DomainError(
-                            f"column '{name}' holds {n_out} values outside its declared categories; "
+                            f"column '{name}' holds values outside its declared categories; "
                             "declare them, or allow missing values so they are treated as missing"
                         )
                     counts[name] = n_out
@@ -269,7 +269,7 @@ class Domain:
             n_na = int(out[name].isna().sum())
             if n_na and not spec.missing:
                 raise DomainError(
-                    f"column '{name}' holds {n_na} missing values but the Domain does not allow "
+                    f"column '{name}' holds missing values but the Domain does not allow "
                     "them; declare missing = true for it (privcausal then adds a missing indicator)"
                 )
         if counts and warn:

@@ -98,12 +98,17 @@ def test_diagnostics_are_local_and_labelled(capsys, tmp_path):
     assert "clipped to the declared domain, age: 1" in err
 
 
-def test_saved_cate_model_does_not_depend_on_the_count(capsys, tmp_path):
+@pytest.mark.parametrize("learner", ["dp-tlearner", "dp-slearner", pytest.param(
+    "dp-tarnet", marks=pytest.mark.xfail(strict=True, reason=(
+        "known leak, not fixed yet (issue #12): TARNet's default batch is min(256, n), so its "
+        "sampling rate q = 256 / n, and with it the receipt's epsilon, depends on the exact "
+        "record count")))])
+def test_saved_cate_model_does_not_depend_on_the_count(capsys, tmp_path, learner):
     D, D1, dom = _files(tmp_path)
     docs = []
     for name, path in (("D", D), ("D1", D1)):
         code, js, err = _run(capsys, ["fit", "--data", str(path), "--treatment", "t", "--outcome",
-                                      "y", "--domain", str(dom), "--estimator", "dp-tlearner",
+                                      "y", "--domain", str(dom), "--estimator", learner,
                                       "--epsilon", "2", "--delta", "1e-5", "--epochs", "2",
                                       "--random-state", "1", "--save", str(tmp_path / f"m{name}"),
                                       "--json"])
@@ -114,7 +119,7 @@ def test_saved_cate_model_does_not_depend_on_the_count(capsys, tmp_path):
         doc.pop("weights", None)
     assert a == b
     text = json.dumps(a)
-    assert "clipped\"" not in text and "400" not in text and "records (disjoint)" in text
+    assert "clipped\"" not in text and "400" not in text and "401" not in text
 
 
 @pytest.mark.parametrize("argv, fragment", [

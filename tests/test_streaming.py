@@ -233,7 +233,7 @@ def test_dask_distributed_cluster_on_loopback(trauma, files, in_memory):
         bad = frame.copy()
         bad[T] = bad[T].astype(float)
         bad.loc[4321, T] = np.nan
-        with pytest.raises(DataValidationError, match=f"'{T}' holds 1 missing"):
+        with pytest.raises(DataValidationError, match=f"'{T}' holds missing"):
             stats_from_dask(dd.from_pandas(bad, npartitions=9, sort=False), domain=data.domain, treatment=T, outcome=Y)
 
 
@@ -280,7 +280,7 @@ def test_string_in_numeric_column_mid_file(trauma, tmp_path, suffix):
         bad["sbp"] = bad["sbp"].astype(str)  # a parquet column has one type: text
     path = tmp_path / f"bad{suffix}"
     _write(bad, path)
-    _raises(DataTypeError, path, data.domain, r"column 'sbp' is declared numeric but holds 2 non-numeric", "SECRET-VALUE")
+    _raises(DataTypeError, path, data.domain, r"column 'sbp' is declared numeric but holds non-numeric", "SECRET-VALUE")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -292,8 +292,8 @@ def test_nan_and_non_binary_treatment(trauma, tmp_path, suffix):
     bad.loc[2222, T] = 2.0
     path = tmp_path / f"bad{suffix}"
     _write(bad, path)
-    err = _raises(DataValidationError, path, data.domain, f"treatment column '{T}' holds 3 missing")
-    assert "1 entries are neither" in str(err)
+    err = _raises(DataValidationError, path, data.domain, f"treatment column '{T}' holds missing")
+    assert "some entries are neither" in str(err)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -318,10 +318,10 @@ def test_domain_violations_are_all_counted(trauma, tmp_path, suffix):
     bad.loc[3, Y] = 0.5  # the outcome is binary
     path = tmp_path / f"bad{suffix}"
     _write(bad, path)
-    err = _raises(DomainError, path, data.domain, "column 'age' holds 2 infinite values")
-    assert "column 'age' holds 1 missing values" in str(err)
-    assert "column 'sex' holds 3 values outside its declared categories" in str(err)
-    assert f"1 entries of outcome column '{Y}' are not 0/1" in str(err)
+    err = _raises(DomainError, path, data.domain, "column 'age' holds infinite values")
+    assert "column 'age' holds missing values" in str(err)
+    assert "column 'sex' holds values outside its declared categories" in str(err)
+    assert f"some entries of outcome column '{Y}' are not 0/1" in str(err)
 
 
 def test_malformed_csv_and_files(trauma, files, tmp_path):

@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from audits.report.render import render_html, render_markdown, route_words
-from audits.result import AuditResult, summary_sentence
+from audits.result import AuditResult, json_value, summary_sentence
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 from privcausal.validation import check_alpha
 
@@ -49,21 +49,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 # ------------------------------------------------------------------------------ JSON values
-def _jsonable(x: Any) -> Any:
-    """Plain JSON values: numpy -> python, +-inf -> "inf"/"-inf", NaN -> None, arrays -> lists."""
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return [_jsonable(v) for v in x.tolist()]
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf") if math.isinf(x) else x
-    return x
-
-
 def _number(x: Any, name: str) -> float:
     """A real number, or the strings "inf"/"-inf" written by the to_dict methods."""
     if isinstance(x, str) and x.strip().lower() in ("inf", "+inf", "infinity", "-inf"):
@@ -155,7 +140,7 @@ def _build(result: Any, context: Mapping[str, Any]) -> tuple[dict[str, Any], Any
     d["summary"] = summary_sentence(d)
     first = [*REQUIRED_KEYS, "summary"]
     ordered = {k: d[k] for k in first} | {k: v for k, v in d.items() if k not in first}
-    return _jsonable(ordered), scores
+    return json_value(ordered), scores
 
 
 def audit_record(result: Any, **context: Any) -> dict[str, Any]:

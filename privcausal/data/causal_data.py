@@ -32,7 +32,8 @@ def _vector(x: Any, name: str, n: int | None) -> np.ndarray:
     n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
     if n_nan or n_inf:
         raise DataValidationError(
-            f"{name} holds {n_nan} missing (NaN) and {n_inf} infinite entries; drop those records "
+            f"{name} holds {'missing (NaN)' if n_nan else ''}{' and ' if n_nan and n_inf else ''}"
+            f"{'infinite' if n_inf else ''} entries; drop those records "
             "first (privcausal does not impute treatments or outcomes)"
         )
     return arr

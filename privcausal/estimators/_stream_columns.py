@@ -18,34 +18,35 @@ from privcausal.exceptions import DataTypeError, DataValidationError, DomainErro
 
 __all__ = ["PROBLEMS", "raise_problems", "as_float", "category_codes"]
 
-# kind -> (exception class, message template); messages carry column names and counts only.
+# kind -> (exception class, message template); messages name the column and the condition,
+# never a count (an exact count is a function of the data) or a value.
 PROBLEMS: dict[str, tuple[type[Exception], str]] = {
-    "non_numeric": (DataTypeError, "column '{col}' is declared numeric but holds {k} non-numeric entries"),
-    "infinite": (DomainError, "column '{col}' holds {k} infinite values"),
+    "non_numeric": (DataTypeError, "column '{col}' is declared numeric but holds non-numeric entries"),
+    "infinite": (DomainError, "column '{col}' holds infinite values"),
     "unknown_category": (
         DomainError,
-        "column '{col}' holds {k} values outside its declared categories; declare them, or allow "
+        "column '{col}' holds values outside its declared categories; declare them, or allow "
         "missing values so they are treated as missing",
     ),
     "missing": (
         DomainError,
-        "column '{col}' holds {k} missing values but the Domain does not allow them; declare "
+        "column '{col}' holds missing values but the Domain does not allow them; declare "
         "missing = true for it (privcausal then adds a missing indicator)",
     ),
     "treatment_missing": (
         DataValidationError,
-        "treatment column '{col}' holds {k} missing or infinite entries; drop those records first "
+        "treatment column '{col}' holds missing or infinite entries; drop those records first "
         "(privcausal does not impute treatments or outcomes)",
     ),
-    "treatment_not_binary": (DataValidationError, "treatment column '{col}' must be 0/1; {k} entries are neither"),
+    "treatment_not_binary": (DataValidationError, "treatment column '{col}' must be 0/1; some entries are neither"),
     "outcome_missing": (
         DataValidationError,
-        "outcome column '{col}' holds {k} missing or infinite entries; drop those records first "
+        "outcome column '{col}' holds missing or infinite entries; drop those records first "
         "(privcausal does not impute treatments or outcomes)",
     ),
     "outcome_not_binary": (
         DataValidationError,
-        "the domain declares a binary outcome but {k} entries of outcome column '{col}' are not 0/1",
+        "the domain declares a binary outcome but some entries of outcome column '{col}' are not 0/1",
     ),
 }
 _SEVERITY = (DataTypeError, DomainError, DataValidationError)
@@ -63,7 +64,7 @@ def raise_problems(columns: Sequence[str], problems: Mapping[tuple[str, str], in
         key=lambda kv: (_SEVERITY.index(PROBLEMS[kv[0][0]][0]), order.get(kv[0][1], 0), kinds.index(kv[0][0])),
     )
     cls = PROBLEMS[items[0][0][0]][0]
-    msgs = [PROBLEMS[kind][1].format(col=col, k=k) for (kind, col), k in items]
+    msgs = [PROBLEMS[kind][1].format(col=col) for (kind, col), _ in items]
     raise cls("; ".join(msgs))
 
 

@@ -261,7 +261,7 @@ def plan_training(
     if sampling_rate is None:
         b = _positive(batch_size, "batch_size")
         if b > n:
-            raise PrivacyParameterError(f"batch_size {b:g} exceeds the {n} training records")
+            raise PrivacyParameterError(f"batch_size {b:g} exceeds the number of training records")
         q = b / n
     else:
         q = _positive(sampling_rate, "sampling_rate")
@@ -557,7 +557,7 @@ def train_dpsgd(
     for prm in model.parameters():
         prm.requires_grad_(False)
     noise_desc = stream.description if r.noise_multiplier > 0 else "no noise (non-private twin)"
-    release = f"{lab}: {r.architecture.kind} network {r.architecture.to_dict()} trained on {n} records"
+    release = f"{lab}: {r.architecture.kind} network {r.architecture.to_dict()} trained on the records"
     receipt = build_receipt(plan, noise_desc, release)
     config = {
         "architecture": r.architecture.to_dict(), "loss": r.loss,

@@ -185,7 +185,7 @@ def train_twohead(
     trunk, head = twohead_architectures(d, trunk_hidden, activation)
     b = float(min(256, n) if batch_size is None else batch_size)
     if not 0 < b <= n:
-        raise PrivacyParameterError(f"batch_size must lie in (0, n={n}]")
+        raise PrivacyParameterError("batch_size must be positive and at most the number of training records")
     q = b / n
     T = max(1, int(round(float(epochs) / q)))
     if math.isfinite(eps):
@@ -275,7 +275,7 @@ def train_twohead(
         ev = dpsgd_privacy_event(sigma, q, T, delta, label)
         notes.append(f"per-sample clipping to L2 norm {C:g}, noise multiplier {sigma:.6g}")
         receipt = Receipt(
-            release=f"{label}: trunk {trunk.to_dict()}, heads {head.to_dict()} trained on {n} records",
+            release=f"{label}: trunk {trunk.to_dict()}, heads {head.to_dict()} trained on the records",
             mechanism=ev.mechanism, epsilon=ev.epsilon, delta=delta,
             accountant="PLD (dp-accounting)", noise=stream.description,
             epsilon_rdp=dpsgd_epsilon(sigma, q, T, delta, "rdp"), epsilon_budget=eps,

@@ -79,7 +79,7 @@ class SLearner(CATELearner):
         )
         private = math.isfinite(rec.epsilon)
         notes = [
-            f"one DP-SGD run on all {data.n} records (features and treatment): a single "
+            "one DP-SGD run on all the records (features and treatment): a single "
             "training, sequential accounting of its steps" if private else
             "non-private twin: no clipping, no noise (same recipe otherwise)",
             *notes,
