@@ -163,6 +163,10 @@ def gdp_mu_of_events(events: Any) -> float:
         nonlocal total
         if isinstance(ev, dp_accounting.GaussianDpEvent):
             total += times * (math.inf if ev.noise_multiplier == 0 else 1.0 / ev.noise_multiplier ** 2)
+        elif isinstance(ev, dp_accounting.ZCDpEvent):
+            # a discrete Gaussian on a fine lattice, read as the continuous Gaussian with the
+            # same rho (mu^2 = 2 rho); see rero_bound's method string
+            total += times * 2.0 * ev.rho
         elif isinstance(ev, dp_accounting.SelfComposedDpEvent):
             walk(ev.event, times * ev.count)
         elif isinstance(ev, dp_accounting.ComposedDpEvent):
@@ -181,7 +185,7 @@ def gdp_mu_of_events(events: Any) -> float:
         if e.parts:
             for p in e.parts:
                 walk_event(p)
-        elif e.mechanism == "gaussian" and e.scale and e.sensitivity:
+        elif e.mechanism.endswith("gaussian") and e.scale and e.sensitivity:
             total += (e.sensitivity / e.scale) ** 2
         elif e.mechanism == "non-private":
             total = math.inf
@@ -221,7 +225,19 @@ def rero_bound(release: Any, kappa: float, **kwargs: Any) -> ReRoBound:
                                     ev.event.sampling_probability, ev.count, **kwargs)
     mu = gdp_mu_of_events(events)
     b = rero_bound_gaussian(kappa, mu)
-    return ReRoBound(_kappa(kappa), b, b, "closed form (Gaussian DP)", mu=mu)
+    method = "closed form (Gaussian DP)"
+    if any("discrete gaussian" in str(getattr(e, "mechanism", "")) for e in _leaves(events)):
+        method += ("; discrete Gaussian releases read as continuous Gaussians with the same rho "
+                   "(their trade-off curve on the 2^-20-sigma lattice is not proved Gaussian)")
+    return ReRoBound(_kappa(kappa), b, b, method, mu=mu)
+
+
+def _leaves(events: Any) -> list[Any]:
+    out: list[Any] = []
+    for e in events:
+        parts = getattr(e, "parts", ())
+        out.extend(_leaves(parts) if parts else [e])
+    return out
 
 
 def within_radius(estimate: Any, truth: Any, radius: float) -> np.ndarray:

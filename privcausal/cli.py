@@ -27,6 +27,8 @@ examples:
   privcausal audit dpsgd --epsilon 4 --threat white-box --trials 5 --json
   privcausal audit mechanism --mechanism mech.py:release --neighbours mech.py:pair --epsilon 1
   privcausal audit model --model model/ --members m.csv --nonmembers n.csv --report audit/
+  privcausal budget set registry.csv --treatment txa --outcome death --domain registry.toml \\
+      --epsilon 2 --delta 1e-6                      # a budget that every fit on the file spends
   privcausal estimators                             # list every estimator and its twin
   privcausal curves experiments/curves_ate_trauma.toml   # privacy-utility curves and figures
 """
@@ -43,6 +45,12 @@ examples:
 --data takes 'trauma' (simulated registry; --n, --missing), 'ihdp:REP' (REP in 1..10; files
 from $PRIVCAUSAL_IHDP_DIR or shared/data/ihdp), or a CSV/parquet path with --treatment,
 --outcome, --domain (a TOML file of declared bounds) and optionally --covariates.
+
+A fit on a data file spends --epsilon and --delta from the file's persistent ledger
+('privcausal budget'); it is refused, with nothing released, when the budget has less left.
+Use --delta 0 with a pure epsilon-DP estimator (dim, ipw) on a pure budget.
+
+exit status: 0 released; 2 usage or input error, or the budget refused the release.
 """
 
 
@@ -103,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from audits.curves.cli import add_curves_parser
 
     add_curves_parser(sub)
+    from privcausal.budget_cli import add_budget_parser
+
+    add_budget_parser(sub)
     return p
 
 
@@ -161,8 +172,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
             raise PrivCausalError("--epochs and --save apply to the CATE learners only")
         est = make_estimator(args.estimator, epsilon=args.epsilon, delta=args.delta,
                              random_state=args.random_state)
-    est.fit(data)
-    lo, hi = est.ate_interval(args.alpha)
+    from privcausal.budget_cli import charged
+
+    private = math.isfinite(args.epsilon) and (
+        args.estimator.startswith("dp-") if cate else _private_estimator(args.estimator))
+    with charged(args, data, args.epsilon if private else math.inf, args.delta if private else 0.0,
+                 f"fit {args.estimator}") as reservation:
+        est.fit(data)
+        lo, hi = est.ate_interval(args.alpha)
+        if reservation is not None:
+            reservation.settle(est.privacy_)
     r = est.privacy_
     out: dict[str, Any] = {
         "estimator": args.estimator,
@@ -204,6 +223,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
         for note in r.notes:
             print(f"  note: {note}")
     return 0
+
+
+def _private_estimator(name: str) -> bool:
+    from privcausal.estimators import ESTIMATORS
+
+    spec = ESTIMATORS.get(name)
+    return bool(spec and spec.private)
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    from privcausal.budget_cli import cmd_budget as run
+
+    return run(args)
 
 
 def cmd_estimators(args: argparse.Namespace) -> int:
@@ -255,7 +287,7 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"fit": cmd_fit, "demo": cmd_demo, "estimators": cmd_estimators, "attack": cmd_attack,
-            "audit": cmd_audit, "curves": cmd_curves}
+            "audit": cmd_audit, "curves": cmd_curves, "budget": cmd_budget}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

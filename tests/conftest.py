@@ -25,6 +25,13 @@ def ihdp_available() -> bool:
 requires_ihdp = pytest.mark.skipif(not ihdp_available(), reason=f"IHDP data not found at {IHDP_DIR}")
 
 
+@pytest.fixture(autouse=True)
+def _private_ledger(tmp_path, monkeypatch):
+    """Every test (and every CLI subprocess it starts) uses its own privacy ledger, never the
+    user's (~/.local/share/privcausal/ledger.sqlite)."""
+    monkeypatch.setenv("PRIVCAUSAL_LEDGER", str(tmp_path / "ledger.sqlite"))
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -16,6 +16,10 @@ rule "score >= t" or "score <= t", with either world as the positive one, is cho
 threshold that maximises the bound on the selection half. Threshold tests are optimal whenever
 the likelihood ratio is monotone in the score (Laplace and Gaussian noise on a shift).
 
+By default a second, precision test runs beside it on the raw bits of the outputs
+(:mod:`audits.releases.precision`), each at level alpha/2: a float release whose low bits depend
+on the value is flagged even when its values look private.
+
 References
 ----------
 .. [1] Kong et al., "DP-Auditorium: a large scale library for auditing differential privacy",
@@ -35,6 +39,7 @@ import numpy as np
 
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores, ceiling
 from audits.bounds.gaussian_test import gaussian_scores_test
+from audits.releases.precision import precision_score
 from audits.result import AssumptionTest, Verdict
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.validation import check_alpha, check_delta, check_epsilon, check_random_state
@@ -76,6 +81,8 @@ class MechanismAuditResult(Verdict):
     # held-out scores of the chosen test ("score >= result.threshold" says "in"); for figures
     scores_in: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     scores_out: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    # the precision test's certified bound (None: not run)
+    precision_lower: float | None = None
 
     @property
     def trials(self) -> int:
@@ -86,7 +93,7 @@ class MechanismAuditResult(Verdict):
         return self.result.threshold
 
     def to_dict(self) -> dict[str, Any]:
-        out = self._fields(("samples", "pairs", "test"))
+        out = self._fields(("samples", "pairs", "test", "precision_lower"))
         out.update(result=self.result.to_dict(), threshold_selection=self.test)
         return out
 
@@ -170,6 +177,7 @@ def audit_mechanism(
     selection_fraction: float = 0.5,
     random_state: Any = None,
     score: Any = None,
+    precision: bool = True,
 ) -> MechanismAuditResult:
     """Audit ``mechanism`` on neighbouring datasets; see the module docstring.
 
@@ -189,6 +197,10 @@ def audit_mechanism(
     score : None or a score learner ``score(sel_D, sel_D_prime) -> f``, ``f(outputs) -> scores``
         fitted on the selection half (:mod:`audits.releases.scores`; e.g. ``product_llr()``, the
         Neyman-Pearson test of composed Laplace releases); None: the projection above
+    precision : also run the precision test (:mod:`audits.releases.precision`: the raw
+        outputs' lowest set bit and trailing zeros, no rounding) beside the value test, each at
+        level ``alpha / 2``; the certified bound is the larger of the two (a union bound keeps
+        the level). Off only for simulated ideal mechanisms whose floats are not the object
 
     Returns
     -------
@@ -206,11 +218,12 @@ def audit_mechanism(
         raise DataValidationError(f'method must be "clopper-pearson" or "gaussian-dp", got {method!r}')
     rng = check_random_state(random_state)
     pairs = _pairs(neighbours)
-    a = alpha / len(pairs)
+    a = alpha / len(pairs) / (2 if precision else 1)
     n_sel = int(samples * selection_fraction)
     if not 0 < n_sel < samples:
         raise DataValidationError("selection_fraction must leave samples on both halves")
     best: tuple | None = None
+    p_best = 0.0
     for i, (d0, d1) in enumerate(pairs):
         out0 = sample_mechanism(mechanism, d0, samples, rng)
         out1 = sample_mechanism(mechanism, d1, samples, rng)
@@ -237,6 +250,15 @@ def audit_mechanism(
             est = _held_out(s0, s1, n_sel, delta, a, method, i, samples, score, locals().get("f"))[0]
         if best is None or res.epsilon_lower > best[0].epsilon_lower:
             best = (res, desc, s_in, s_out, test, est)
+        if precision:
+            fp = precision_score(out0[:n_sel], out1[:n_sel])
+            p0, p1 = fp(out0), fp(out1)
+            pres, pdesc, p_in, p_out = _held_out(p0, p1, n_sel, delta, a, "clopper-pearson", i,
+                                                 samples, None, None)
+            p_best = max(p_best, pres.epsilon_lower)
+            if pres.epsilon_lower > best[0].epsilon_lower:
+                best = (pres, "precision test (lowest set bit, trailing zeros): " + pdesc, p_in,
+                        p_out, None, None)
     assert best is not None
     res, desc, s_in, s_out, test, est = best
     top = ceiling(samples - n_sel, samples - n_sel, alpha=a, delta=delta, method=res.method)
@@ -248,10 +270,13 @@ def audit_mechanism(
         assumption = res.assumption + (
             "; licensed by a Gaussian-shift test on the selection half" if test else "")
         est_words = ""
+    if precision:
+        assumption += (f"; value and precision tests each at level alpha/2 (precision test's "
+                       f"certified bound {p_best:.4g})")
     return MechanismAuditResult(
         eps, delta, res.epsilon_lower, alpha, samples, len(pairs), desc, THREAT_MODEL, top, res,
         res.method, assumption, None if est is None else est.epsilon_lower, est_words,
-        () if test is None else (test,), s_in, s_out)
+        () if test is None else (test,), s_in, s_out, p_best if precision else None)
 
 
 def _held_out(s0: np.ndarray, s1: np.ndarray, n_sel: int, delta: float, a: float, method: str,

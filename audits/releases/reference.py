@@ -92,7 +92,7 @@ class GaussianRef:
 
     @property
     def sigma(self) -> float:
-        from privcausal.privacy import gaussian_sigma
+        from privcausal.privacy.mechanisms import analytic_gaussian_sigma as gaussian_sigma
 
         return float(gaussian_sigma(self.epsilon, self.delta, 1.0))
 
@@ -247,7 +247,7 @@ class SubsampledGaussianRef:
 def reference_mechanisms(epsilon: float, delta: float = 1e-5) -> list[Any]:
     """One of each reference mechanism at ``epsilon`` (the subsampled Gaussian at q = 1/2 with
     the noise that gives about ``epsilon`` at ``delta``; Gaussian ones at ``delta``)."""
-    from privcausal.privacy import gaussian_sigma
+    from privcausal.privacy.mechanisms import analytic_gaussian_sigma as gaussian_sigma
 
     sg_sigma = float(gaussian_sigma(epsilon, delta, 1.0)) * 0.6
     return [LaplaceRef(epsilon), GaussianRef(epsilon, delta), RandomizedResponseRef(epsilon),

@@ -85,13 +85,16 @@ def moment_plan(epsilon: float, *, count_share: float, var_share: float, bound: 
     return MomentPlan(e_count, e2 - e_sq, e_sq, bound)
 
 
-def _laplace(mech: LaplaceMechanism, noise: Any, size: tuple[int, ...]) -> np.ndarray | float:
-    return mech.scale * np.asarray(noise.standard_laplace(size)) if mech.scale else 0.0
+def _laplace(mech: LaplaceMechanism, value: Any, noise: Any, size: tuple[int, ...]) -> np.ndarray:
+    """``value`` (per arm on the last axis, broadcast to ``size + (2,)``) released by ``mech`` on
+    its lattice; each arm's entry is its own one-coordinate release (the arms are disjoint)."""
+    v = np.broadcast_to(np.asarray(value, dtype=np.float64), tuple(size) + (2,))
+    return np.asarray(mech.randomise(v, noise, dim=1), dtype=np.float64)
 
 
 def release_counts(n: np.ndarray, plan: MomentPlan, noise: Any, size: tuple[int, ...] = ()) -> np.ndarray:
     """Noisy arm sizes; the last axis is the arm (control, treated)."""
-    return np.asarray(n, dtype=np.float64) + _laplace(plan.mechanisms()[0], noise, size + (2,))
+    return _laplace(plan.mechanisms()[0], n, noise, size)
 
 
 def release_sums(n: np.ndarray, n_noisy: np.ndarray, su: np.ndarray, suu: np.ndarray, plan: MomentPlan,
@@ -102,12 +105,12 @@ def release_sums(n: np.ndarray, n_noisy: np.ndarray, su: np.ndarray, suu: np.nda
     mechanism) and is shifted back with the noisy count ``n_noisy`` (post-processing).
     """
     _, m_sum, m_sq = plan.mechanisms()
-    s = np.asarray(su, dtype=np.float64) + _laplace(m_sum, noise, size + (2,))
+    s = _laplace(m_sum, su, noise, size)
     if m_sq is None:
         return s, None
     half = m_sq.sensitivity
     q = np.asarray(suu, dtype=np.float64) - half * np.asarray(n, dtype=np.float64)
-    return s, q + _laplace(m_sq, noise, size + (2,)) + half * n_noisy
+    return s, _laplace(m_sq, q, noise, size) + half * n_noisy
 
 
 def moment_events(plan: MomentPlan, *, counts: bool = True) -> list[PrivacyEvent]:

@@ -24,6 +24,7 @@ from privcausal.estimators.intervals import (
 )
 from privcausal.estimators.sufficient import SufficientStats
 from privcausal.privacy import PrivacyEvent, gaussian_sigma, noise_source, parallel
+from privcausal.privacy.lattice import LatticeGaussian
 
 __all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events", "bootstrap_draws",
            "noisy_stats"]
@@ -132,8 +133,9 @@ class Config:
     dim_plan: MomentPlan
     adj_plan: MomentPlan
     eps_gauss: float
-    sigma: float  # analytic-Gaussian sigma of the stacked release (sensitivity 1)
+    sigma: float  # zCDP-calibrated sigma of the stacked release (sensitivity 1)
     sd: dict[str, float]
+    sens: dict[str, float]
     weights: dict[str, float]
     tau: float
     lam: np.ndarray
@@ -162,8 +164,12 @@ class Config:
         sd = {k: sigma * sens[k] / math.sqrt(w[k]) for k in keys}
         tau = sd["S"] * layout.unit_tau
         lam = np.where(layout.binary, float(ridge[1]), float(ridge[0])) * tau
-        return cls(layout, epsilon, delta, b, binary, dim_plan, adj_plan, eps_g, sigma, sd, w, tau, lam,
+        return cls(layout, epsilon, delta, b, binary, dim_plan, adj_plan, eps_g, sigma, sd, sens, w, tau, lam,
                    min_ratio, adjust)
+
+    def block(self, key: str, dim: int) -> LatticeGaussian:
+        """The lattice Gaussian of block ``key`` (``dim`` released coordinates)."""
+        return LatticeGaussian(self.sd[key], self.sens[key], max(int(dim), 1))
 
     def choose(self, n_noisy: np.ndarray) -> str:
         if self.adjust == "never" or self.layout.p == 0:
@@ -237,13 +243,15 @@ def _gaussian_arm(arm: dict[str, Any], n_noisy: float, cfg: Config, noise: Any) 
         half = cfg.bound**2 / 2
         q = arm["suu"] - half * arm["n"]
     if cfg.sigma > 0:
-        sx = sx + cfg.sd["sx"] * np.asarray(noise.standard_normal(p))
+        # each block on its own lattice (LatticeGaussian pays for its rounding, so the blocks'
+        # rho still add up to the stacked release's 1 / (2 sigma^2))
+        sx = np.asarray(cfg.block("sx", p).release(sx, noise))
         e = np.zeros((p, p))
-        e[lay.rows, lay.cols] = cfg.sd["S"] * np.asarray(noise.standard_normal(len(lay.rows)))
-        S = S + e + np.triu(e, 1).T
-        Su = Su + cfg.sd["Su"] * np.asarray(noise.standard_normal(p))
+        e[lay.rows, lay.cols] = cfg.block("S", len(lay.rows)).release(S[lay.rows, lay.cols], noise)
+        S = e + np.triu(e, 1).T
+        Su = np.asarray(cfg.block("Su", p).release(Su, noise))
         if q is not None:
-            q = q + cfg.sd["Q"] * float(noise.standard_normal())
+            q = float(cfg.block("Q", 1).release(q, noise))
     if q is not None:
         q = q + cfg.bound**2 / 2 * n_noisy
     return {"sx": sx, "S": lay.fill(S, sx), "Su": Su, "q": q}
@@ -321,7 +329,7 @@ def _gaussian_event(cfg: Config) -> PrivacyEvent:
             for k in cfg.sd)
         per_arm.append(PrivacyEvent(
             f"Gaussian mechanism on the stacked covariate statistics, {a} arm", "gaussian", cfg.eps_gauss,
-            cfg.delta, dp_accounting.GaussianDpEvent(cfg.sigma), 1.0, cfg.sigma, parts))
+            cfg.delta, dp_accounting.ZCDpEvent(0.5 / cfg.sigma**2), 1.0, cfg.sigma, parts))
     return parallel(per_arm, "covariate statistics (arms in parallel)")
 
 
@@ -338,11 +346,13 @@ def receipt_events(cfg: Config, plan: str) -> list[PrivacyEvent]:
         return [first, *realized]
     eps2 = cfg.epsilon - cfg.dim_plan.eps_count
     # Either plan is (eps2, delta)-DP: the choice composes by basic composition, and the pair
-    # Laplace(eps2) x Gaussian(sigma) dominates both plans, so accountants stay sound.
+    # (pure eps2-DP) x (the Gaussian's zCDP) dominates both plans, so accountants stay sound.
+    from dp_accounting.dp_event import DiscreteLaplaceDpEvent
+
     dominating = dp_accounting.ComposedDpEvent(
-        [dp_accounting.LaplaceDpEvent(1.0 / eps2), dp_accounting.GaussianDpEvent(cfg.sigma)])
+        [DiscreteLaplaceDpEvent(eps2, 1), dp_accounting.ZCDpEvent(0.5 / cfg.sigma**2)])
     wrapper = PrivacyEvent(f"stage 2, plan '{plan}' chosen from the noisy arm sizes",
-                           "adaptive: laplace | laplace + gaussian", eps2, cfg.delta, dominating,
+                           "adaptive: discrete laplace | discrete laplace + discrete gaussian", eps2, cfg.delta, dominating,
                            parts=tuple(realized))
     return [first, wrapper]
 

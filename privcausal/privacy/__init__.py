@@ -9,7 +9,13 @@ from privcausal.privacy.accounting import (
 )
 from privcausal.privacy.budget import PrivacyBudget, split_budget
 from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, NEIGHBOURING_REPLACE_ONE, PrivacyEvent
-from privcausal.privacy.mechanisms import GaussianMechanism, LaplaceMechanism, gaussian_sigma
+from privcausal.privacy.mechanisms import (
+    GaussianMechanism,
+    LaplaceMechanism,
+    analytic_gaussian_sigma,
+    gaussian_rho,
+    gaussian_sigma,
+)
 from privcausal.privacy.random import NoiseSource, noise_source
 from privcausal.privacy.receipt import Receipt, make_receipt
 
@@ -27,6 +33,8 @@ __all__ = [
     "GaussianMechanism",
     "LaplaceMechanism",
     "gaussian_sigma",
+    "gaussian_rho",
+    "analytic_gaussian_sigma",
     "NoiseSource",
     "noise_source",
     "Receipt",

@@ -10,12 +10,21 @@ References
 .. [1] Doroshenko, Ghazi, Kamath, Kumar, Manurangsi, "Connect the dots: tighter discrete
    approximations of privacy loss distributions", PETS 2022 (dp-accounting's PLD).
 .. [2] Mironov, "Renyi differential privacy", CSF 2017.
+.. [3] Bun and Steinke, "Concentrated differential privacy: simplifications, extensions, and
+   lower bounds", TCC 2016 (pure epsilon-DP implies epsilon^2/2-zCDP; zCDP composes by adding).
+.. [4] Canonne, Kamath, Steinke, "The discrete Gaussian for differential privacy", NeurIPS 2020
+   (the zCDP of the discrete Gaussian, and the conversion of zCDP to (epsilon, delta)).
+
+Releases are lattice mechanisms (:mod:`privcausal.privacy.lattice`): pure-DP discrete Laplace
+events, which the PLD accountant reads as the worst case of every epsilon-DP mechanism, and
+discrete Gaussian events, which are zCDP (``ZCDpEvent``) and only the RDP accountant reads. A
+composition holding both is counted in zCDP: every pure epsilon-DP part as epsilon^2/2 [3].
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from privcausal.exceptions import PrivacyParameterError
 from privcausal.privacy.events import PrivacyEvent
@@ -27,6 +36,7 @@ __all__ = [
     "basic_composition",
     "accountant_epsilon",
     "composed_epsilon",
+    "accountant_name",
     "ACCOUNTANTS",
 ]
 
@@ -85,8 +95,39 @@ def basic_composition(events: Iterable[PrivacyEvent]) -> tuple[float, float]:
     return eps, min(1.0, sum(e.delta for e in events))
 
 
+def _as_zcdp(ev: Any) -> Any:
+    """The same composition with every pure-DP part read as zCDP (``epsilon^2 / 2``)."""
+    import dp_accounting
+    from dp_accounting.dp_event import DiscreteLaplaceDpEvent
+
+    if isinstance(ev, dp_accounting.ComposedDpEvent):
+        return dp_accounting.ComposedDpEvent([_as_zcdp(e) for e in ev.events])
+    if isinstance(ev, dp_accounting.SelfComposedDpEvent):
+        return dp_accounting.SelfComposedDpEvent(_as_zcdp(ev.event), ev.count)
+    if isinstance(ev, DiscreteLaplaceDpEvent):
+        return dp_accounting.ZCDpEvent(0.5 * (ev.noise_parameter * ev.sensitivity) ** 2)
+    return ev
+
+
+def _needs_zcdp(ev: Any) -> bool:
+    import dp_accounting
+
+    if isinstance(ev, dp_accounting.ZCDpEvent):
+        return True
+    if isinstance(ev, dp_accounting.ComposedDpEvent):
+        return any(_needs_zcdp(e) for e in ev.events)
+    if isinstance(ev, dp_accounting.SelfComposedDpEvent):
+        return _needs_zcdp(ev.event)
+    return False
+
+
 def accountant_epsilon(events: Iterable[PrivacyEvent], delta: float, accountant: str = "pld") -> float:
-    """Epsilon at ``delta`` of the sequential composition of ``events`` by dp-accounting."""
+    """Epsilon at ``delta`` of the sequential composition of ``events`` by dp-accounting.
+
+    A composition with a zCDP part (a discrete Gaussian) is counted by the RDP accountant in
+    zCDP whichever ``accountant`` was asked for (the PLD accountant cannot read zCDP);
+    :func:`accountant_name` says which ran.
+    """
     import dp_accounting
     from dp_accounting import pld, rdp
 
@@ -96,15 +137,26 @@ def accountant_epsilon(events: Iterable[PrivacyEvent], delta: float, accountant:
         return 0.0
     if any(not e.is_private for e in events):
         return math.inf
-    composed = dp_accounting.ComposedDpEvent([e.dp_event for e in events])
-    if accountant == "pld":
-        acc = pld.PLDAccountant()
-    elif accountant == "rdp":
-        acc = rdp.RdpAccountant()
-    else:
+    if accountant not in ACCOUNTANTS:
         raise PrivacyParameterError(f"unknown accountant {accountant!r}; use one of {ACCOUNTANTS}")
+    composed = dp_accounting.ComposedDpEvent([e.dp_event for e in events])
+    if accountant == "pld" and not _needs_zcdp(composed):
+        acc: Any = pld.PLDAccountant()
+    else:
+        acc = rdp.RdpAccountant()
+        composed = _as_zcdp(composed)
     acc.compose(composed)
     return float(acc.get_epsilon(delta))
+
+
+def accountant_name(events: Iterable[PrivacyEvent], accountant: str = "pld") -> str:
+    """The accountant :func:`accountant_epsilon` uses for ``events``."""
+    import dp_accounting
+
+    composed = dp_accounting.ComposedDpEvent([e.dp_event for e in events])
+    if _needs_zcdp(composed):
+        return "zCDP (dp-accounting RDP; pure-DP parts as epsilon^2/2)"
+    return f"{accountant.upper()} (dp-accounting)"
 
 
 def composed_epsilon(
@@ -126,4 +178,4 @@ def composed_epsilon(
     eps_acc = accountant_epsilon(events, d, accountant)
     if d >= delta_basic and eps_basic <= eps_acc:
         return eps_basic, d, "basic composition"
-    return eps_acc, d, f"{accountant.upper()} (dp-accounting)"
+    return eps_acc, d, accountant_name(events, accountant)

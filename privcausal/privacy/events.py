@@ -26,7 +26,7 @@ class PrivacyEvent:
     label : str
         What was released ("noisy sum of outcomes, treated arm").
     mechanism : str
-        ``laplace``, ``gaussian``, ``composed``, ``dp-sgd``, ``non-private`` ...
+        ``discrete laplace``, ``discrete gaussian``, ``composed``, ``dp-sgd``, ``non-private`` ...
     epsilon, delta : float
         The (epsilon, delta) this release was calibrated to (basic composition adds these).
     dp_event : dp_accounting.DpEvent
@@ -50,25 +50,36 @@ class PrivacyEvent:
 
     @classmethod
     def laplace(cls, label: str, epsilon: float, sensitivity: float, scale: float) -> "PrivacyEvent":
+        """A discrete Laplace release on a lattice (:class:`~privcausal.privacy.lattice.LatticeLaplace`).
+
+        It is pure ``epsilon``-DP; its accountant event is the worst case of every
+        ``epsilon``-DP mechanism (``DiscreteLaplaceDpEvent(epsilon, 1)``, the privacy-loss
+        distribution of randomised response), because the continuous Laplace's PLD is not that
+        of the lattice mechanism.
+        """
+        from dp_accounting.dp_event import DiscreteLaplaceDpEvent
         import dp_accounting
 
         if scale == 0 or math.isinf(epsilon):
             return cls.non_private(label)
-        ev = dp_accounting.LaplaceDpEvent(noise_multiplier=scale / sensitivity) if sensitivity > 0 \
+        ev = DiscreteLaplaceDpEvent(noise_parameter=float(epsilon), sensitivity=1) if sensitivity > 0 \
             else dp_accounting.NoOpDpEvent()
-        return cls(label, "laplace", float(epsilon), 0.0, ev, float(sensitivity), float(scale))
+        return cls(label, "discrete laplace", float(epsilon), 0.0, ev, float(sensitivity), float(scale))
 
     @classmethod
     def gaussian(
         cls, label: str, epsilon: float, delta: float, sensitivity: float, scale: float
     ) -> "PrivacyEvent":
+        """A discrete Gaussian release on a lattice: ``rho = (sensitivity / scale)^2 / 2`` zCDP
+        (``ZCDpEvent``), calibrated to meet (``epsilon``, ``delta``)."""
         import dp_accounting
 
         if scale == 0 or math.isinf(epsilon):
             return cls.non_private(label)
-        ev = dp_accounting.GaussianDpEvent(noise_multiplier=scale / sensitivity) if sensitivity > 0 \
+        ev = dp_accounting.ZCDpEvent(rho=0.5 * (sensitivity / scale) ** 2) if sensitivity > 0 \
             else dp_accounting.NoOpDpEvent()
-        return cls(label, "gaussian", float(epsilon), float(delta), ev, float(sensitivity), float(scale))
+        return cls(label, "discrete gaussian", float(epsilon), float(delta), ev, float(sensitivity),
+                   float(scale))
 
     @classmethod
     def non_private(cls, label: str) -> "PrivacyEvent":

@@ -1,69 +1,66 @@
 """Where release noise comes from.
 
-Unseeded noise (``random_state=None``, the default) is drawn with diffprivlib's samplers on
-:class:`secrets.SystemRandom`, the operating system's CSPRNG. Seeded noise (an int or a
-Generator) draws from numpy and is for experiments only: anyone who knows the seed can remove
-the noise. Every receipt says which of the two produced it.
+Release noise is integer noise on a lattice (:mod:`privcausal.privacy.lattice`). Unseeded noise
+(``random_state=None``, the default) is drawn by OpenDP's exact samplers on the operating
+system's CSPRNG. Seeded noise (an int or a Generator) draws the same distributions exactly from
+numpy's generator and is for experiments only: anyone who knows the seed can remove the noise.
+Every receipt says which of the two produced it.
 
 References
 ----------
-.. [1] Holohan et al., "Diffprivlib: the IBM differential privacy library", 2019.
+.. [1] Canonne, Kamath, Steinke, "The discrete Gaussian for differential privacy", NeurIPS 2020.
 .. [2] Mironov, "On significance of the least significant bits for differential privacy",
    CCS 2012 (why release noise should not come from a seeded PRNG or naive float sampling).
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import numpy as np
 
+from privcausal.privacy import discrete
 from privcausal.validation import check_random_state
 
 __all__ = ["NoiseSource", "noise_source", "independent_streams", "SECURE_NOISE", "SEEDED_NOISE"]
 
-SECURE_NOISE = "secure: OS CSPRNG (secrets.SystemRandom) through diffprivlib samplers"
+SECURE_NOISE = ("secure: exact discrete Laplace / Gaussian on a 2^k lattice, OpenDP samplers on "
+                "the OS CSPRNG")
 SEEDED_NOISE = (
-    "seeded: numpy generator, reproducible; for experiments only, not private against "
-    "anyone who knows the seed"
+    "seeded: exact discrete Laplace / Gaussian on a 2^k lattice driven by a numpy generator, "
+    "reproducible; for experiments only, not private against anyone who knows the seed"
 )
 
 
 class NoiseSource:
-    """Draws Gaussian and Laplace noise, securely unless a seed was given."""
+    """Draws exact integer noise for lattice releases, securely unless a seed was given.
+
+    Secure (``random_state=None``): OpenDP's discrete Laplace and discrete Gaussian samplers on
+    the OS CSPRNG. Seeded: the same distributions by exact integer algorithms on numpy's
+    generator (:mod:`privcausal.privacy.discrete`), so a seeded run has the support of a secure
+    one. Continuous ``value + scale * noise`` releases are gone: see
+    :mod:`privcausal.privacy.lattice`.
+    """
 
     def __init__(self, random_state: Any = None) -> None:
         self.secure = random_state is None
         self._rng = None if self.secure else check_random_state(random_state)
-        self._sys = secrets.SystemRandom() if self.secure else None
 
     @property
     def description(self) -> str:
         return SECURE_NOISE if self.secure else SEEDED_NOISE
 
-    def standard_normal(self, size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
-        if not self.secure:
-            return self._rng.standard_normal(size)
-        n = 1 if size is None else int(np.prod(size))
-        # diffprivlib's construction: average of two normalvariate draws, rescaled (HB21b),
-        # which smooths the float artefacts of a single Box-Muller draw.
-        g = self._sys.normalvariate
-        out = np.fromiter(((g(0, 1) + g(0, 1)) / np.sqrt(2) for _ in range(n)), float, count=n)
-        return float(out[0]) if size is None else out.reshape(size)
+    def discrete_laplace(self, t: int, size: int) -> np.ndarray:
+        """``size`` integer draws with ``P(z) ~ exp(-|z| / t)``."""
+        if self.secure:
+            return discrete.secure_discrete_laplace(t, size)
+        return discrete.discrete_laplace(t, size, self._rng)
 
-    def standard_laplace(self, size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
-        if not self.secure:
-            return self._rng.laplace(0.0, 1.0, size)
-        from diffprivlib.mechanisms import Laplace
-
-        n = 1 if size is None else int(np.prod(size))
-        r = self._sys.random
-        # diffprivlib's four-uniform Laplace sampler, on the CSPRNG.
-        out = np.fromiter(
-            (-Laplace._laplace_sampler(r(), r(), r(), r()) for _ in range(n)), float, count=n
-        )
-        return float(out[0]) if size is None else out.reshape(size)
+    def discrete_gaussian(self, s2: int, size: int) -> np.ndarray:
+        """``size`` integer draws with ``P(z) ~ exp(-z^2 / (2 s2))``."""
+        if self.secure:
+            return discrete.secure_discrete_gaussian(s2, size)
+        return discrete.discrete_gaussian(s2, size, self._rng)
 
 
 def independent_streams(random_state: Any, k: int) -> list[Any]:
