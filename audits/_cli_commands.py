@@ -169,7 +169,8 @@ def run_mechanism(args: argparse.Namespace) -> Any:
     method = "gaussian-dp" if args.bound == "gdp" else "clopper-pearson"
     return audit_mechanism(mech, neighbours, epsilon=args.epsilon, delta=args.delta,
                            samples=args.samples, alpha=args.alpha, method=method,
-                           random_state=args.random_state)
+                           random_state=args.random_state,
+                           precision=not getattr(args, "no_precision", False))
 
 
 def _read_csv(path: str) -> Any:

@@ -83,9 +83,11 @@ def mechanism_cells(epsilons: Any = (1.0, 4.0), seeds: Any = range(5), *, sample
             for method in ("clopper-pearson", "gaussian-dp"):
                 for seed in seeds:
                     t = time.perf_counter()
+                    # the reference mechanisms are ideal ones simulated in doubles: the
+                    # grid checks the value tests, so their floats are not audited here
                     r = audit_mechanism(mech, mech.pair(), epsilon=true, delta=delta,
                                         samples=samples, alpha=alpha, method=method,
-                                        random_state=int(seed))
+                                        random_state=int(seed), precision=False)
                     yield SoundnessRow("mechanism", mech.name, "black-box", r.bound, float(eps),
                                        true, true, r.epsilon_lower, r.epsilon_estimate, int(seed),
                                        time.perf_counter() - t, method)

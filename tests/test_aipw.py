@@ -60,7 +60,7 @@ def test_adding_a_record_keeps_every_other_fold(trauma_small):
     # with one more record has the same folds for all the others.
     a = AugmentedIPW(epsilon=2.0, random_state=5).fit(trauma_small.subset(np.arange(1000)))
     b = AugmentedIPW(epsilon=2.0, random_state=5).fit(trauma_small.subset(np.arange(1001)))
-    assert np.array_equal(a.fold_of_, b.fold_of_[:1000])
+    assert np.array_equal(a.diagnostics_.folds, b.diagnostics_.folds[:1000])
 
 
 @pytest.mark.parametrize("normalization", ["ht", "hajek"])
@@ -70,7 +70,7 @@ def test_twin_is_cross_fitted_aipw_without_noise(trauma_small, normalization):
                        random_state=4).fit(d)
     assert math.isinf(est.privacy_.epsilon)
     X, t, y, R = d.X, d.treatment, d.outcome, d.encoder.row_norm_bound
-    folds = est.fold_of_
+    folds = est.diagnostics_.folds
     e, mu = np.zeros(d.n), np.zeros((2, d.n))
     for k in range(3):
         f = folds == k

@@ -98,11 +98,7 @@ def test_diagnostics_are_local_and_labelled(capsys, tmp_path):
     assert "clipped to the declared domain, age: 1" in err
 
 
-@pytest.mark.parametrize("learner", ["dp-tlearner", "dp-slearner", pytest.param(
-    "dp-tarnet", marks=pytest.mark.xfail(strict=True, reason=(
-        "known leak, not fixed yet (issue #12): TARNet's default batch is min(256, n), so its "
-        "sampling rate q = 256 / n, and with it the receipt's epsilon, depends on the exact "
-        "record count")))])
+@pytest.mark.parametrize("learner", ["dp-tlearner", "dp-slearner", "dp-tarnet"])
 def test_saved_cate_model_does_not_depend_on_the_count(capsys, tmp_path, learner):
     D, D1, dom = _files(tmp_path)
     docs = []

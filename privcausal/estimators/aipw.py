@@ -57,6 +57,8 @@ from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seed
 from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import make_receipt, noise_source, parallel
+from privcausal.privacy.diagnostics import LocalDiagnostics
+from privcausal.privacy.random import independent_streams
 from privcausal.validation import check_random_state
 
 __all__ = ["AugmentedIPW"]
@@ -166,9 +168,11 @@ class AugmentedIPW(ATEEstimator):
         if kind == "linear" and math.isfinite(eps) and delta <= 0:
             raise PrivacyParameterError("linear outcome models use the Gaussian mechanism and need delta > 0")
 
-        rng = check_random_state(self.random_state)
-        noise = noise_source(self.random_state)
-        nuis_rng = seeded_rng(self.random_state)
+        # independent streams for folds and bootstrap, release noise, nuisance models
+        s_rng, s_noise, s_nuis = independent_streams(self.random_state, 3)
+        rng = check_random_state(s_rng)
+        noise = noise_source(s_noise)
+        nuis_rng = seeded_rng(s_nuis)
         X, t, y = data.X, data.treatment, data.outcome
         R = data.encoder.row_norm_bound
         folds = rng.integers(0, K, size=data.n)  # i.i.d. per record: add/remove moves one fold
@@ -231,7 +235,8 @@ class AugmentedIPW(ATEEstimator):
         self.ate_ = float(ate)
         self.ate_draws_ = draws
         self.noisy_stats_ = stats  # the released noisy aggregate statistics
-        self.fold_of_ = folds  # which fold fitted on each record (random, not data-dependent)
+        # which fold fitted on each record: local (its length is the record count)
+        self.diagnostics_ = LocalDiagnostics.of(data, folds=folds)
         self.privacy_ = make_receipt(
             f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})",
             events,

@@ -48,6 +48,7 @@ from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.propensity import PrivateLogisticModel
 from privcausal.exceptions import PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, PrivacyEvent, make_receipt, noise_source, parallel
+from privcausal.privacy.random import independent_streams
 from privcausal.validation import check_random_state
 
 __all__ = ["InversePropensityWeighting", "private_mean", "hajek_arms", "PrivateMean", "check_clip", "seeded_rng"]
@@ -246,9 +247,11 @@ class InversePropensityWeighting(ATEEstimator):
         clip = check_clip(self.clip)
         eps = float(self.epsilon)
         eps_e, eps_agg = share * eps, (1.0 - share) * eps
-        rng = check_random_state(self.random_state)
-        noise = noise_source(self.random_state)
-        model = PrivateLogisticModel(epsilon=eps_e, C=self.C, random_state=seeded_rng(self.random_state))
+        # three independent streams: an int seed given to each would make them copies
+        s_boot, s_noise, s_model = independent_streams(self.random_state, 3)
+        rng = check_random_state(s_boot)
+        noise = noise_source(s_noise)
+        model = PrivateLogisticModel(epsilon=eps_e, C=self.C, random_state=seeded_rng(s_model))
         model.fit(data.X, data.treatment, row_norm_bound=data.encoder.row_norm_bound,
                   label="propensity model")
         e = np.clip(model.predict_proba(data.X), clip, 1.0 - clip)

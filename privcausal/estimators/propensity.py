@@ -61,6 +61,7 @@ from scipy.special import expit
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy.events import PrivacyEvent
 from privcausal.privacy.mechanisms import GaussianMechanism
+from privcausal.privacy.random import independent_streams
 from privcausal.validation import check_delta, check_epsilon
 
 __all__ = [
@@ -280,8 +281,9 @@ class PrivateLinearModel:
         Z = unit_ball_design(X, self.R_, self.intercept_share)
         u = (np.clip(np.asarray(y, dtype=np.float64), lo, hi) - 0.5 * (lo + hi)) / (0.5 * (hi - lo))
         mech = GaussianMechanism(eps, delta if math.isfinite(eps) else 0.0, math.sqrt(2.0))
-        G = mech.randomise_symmetric(Z.T @ Z, self.random_state)
-        g = np.asarray(mech.randomise(Z.T @ u, self.random_state))
+        s_gram, s_cross = independent_streams(self.random_state, 2)  # never one draw twice
+        G = mech.randomise_symmetric(Z.T @ Z, s_gram)
+        g = np.asarray(mech.randomise(Z.T @ u, s_cross))
         p = Z.shape[1]
         ridge = 2.0 * mech.scale * math.sqrt(p) + 1e-8
         self.coef_ = np.linalg.solve(G + ridge * np.eye(p), g)

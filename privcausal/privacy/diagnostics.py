@@ -28,12 +28,15 @@ class LocalDiagnostics:
     treated: int | None = None
     control: int | None = None
     clipped: Mapping[str, int] = field(default_factory=dict)
+    #: AIPW's fold of each record (its length is the record count); None elsewhere
+    folds: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, data: Any) -> "LocalDiagnostics":
+    def of(cls, data: Any, folds: Any = None) -> "LocalDiagnostics":
         """From a :class:`~privcausal.data.CausalData`."""
         return cls(int(data.n), int(data.n_treated), int(data.n_control),
-                   {str(k): int(v) for k, v in dict(getattr(data, "clipped", {}) or {}).items()})
+                   {str(k): int(v) for k, v in dict(getattr(data, "clipped", {}) or {}).items()},
+                   folds)
 
     @classmethod
     def of_stats(cls, stats: Any, clipped: Mapping[str, int] | None = None) -> "LocalDiagnostics":

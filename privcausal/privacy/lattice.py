@@ -20,8 +20,8 @@ mechanism's privacy is proved on the integers:
   continuous one [2, Prop. 5] and it adds up over independent coordinates.
 
 The mechanisms below inflate the noise by the rounding term, so the stated guarantee holds
-exactly; the lattice is ``2^-20`` (Laplace) or ``2^-20 / sqrt(dim)`` (Gaussian) of the noise
-scale, so the inflation is a few parts per million.
+exactly; the lattice step is ``2^-20 / dim`` (Laplace) or ``2^-20 / sqrt(dim)`` (Gaussian) of the
+noise scale, so the inflation is about one part per million whatever the dimension.
 
 References
 ----------
@@ -49,8 +49,11 @@ LATTICE_BITS = 20
 
 
 def lattice_exponent(scale: float, dim: int = 1, gaussian: bool = False) -> int:
-    """``k`` with ``2^k`` about ``scale / 2^LATTICE_BITS`` (``/ sqrt(dim)`` for a Gaussian)."""
-    per = scale / math.sqrt(max(dim, 1)) if gaussian else scale
+    """``k`` with ``2^k`` about ``scale / (2^LATTICE_BITS dim)`` (``sqrt(dim)`` for a Gaussian),
+    so that the rounding term (``dim g`` in L1, ``sqrt(dim) g`` in L2) stays about 2^-20 of the
+    scale whatever the dimension."""
+    d = max(int(dim), 1)
+    per = scale / math.sqrt(d) if gaussian else scale / d
     return math.floor(math.log2(per)) - LATTICE_BITS
 
 
@@ -99,7 +102,7 @@ class LatticeLaplace:
 
     @property
     def k(self) -> int:
-        return lattice_exponent(self.scale)
+        return lattice_exponent(self.scale, self.dim)
 
     @property
     def t(self) -> int:

@@ -176,7 +176,7 @@ def train_many(
     steps: int | None = None,
     batch_size: float | None = None,
     sampling_rate: float | None = None,
-    expected_batch_size: float | None = None,
+    expected_batch_size: Any = None,
     max_grad_norm: float = 1.0,
     lr: float = 0.1,
     optimizer: str = "sgd",
@@ -207,7 +207,8 @@ def train_many(
         ``n_models`` models
     n_models : K when ``mask`` is None
     batch_size or sampling_rate : q = batch_size / n, or q directly (one q for all models)
-    expected_batch_size : a fixed normaliser for every model (default ``q * m_k``)
+    expected_batch_size : a declared normaliser, one for all models or one per model (default
+        ``q * m_k`` from the exact record counts, which the receipt then treats as public)
     init_params : starting parameters, unstacked (the same start for every model) or
         stacked (K, ...); default independent random draws
     record, record_models, max_record_bytes : what to keep for white-box audits (see the
@@ -258,10 +259,10 @@ def train_many(
     r = plan.recipe
     _check_outcome(ya, r.loss)
     if expected_batch_size is not None:
-        eb = float(expected_batch_size)
-        if not eb > 0 or math.isinf(eb):
+        eb = np.broadcast_to(np.asarray(expected_batch_size, dtype=np.float64), (K,))
+        if not (np.all(eb > 0) and np.all(np.isfinite(eb))):
             raise PrivacyParameterError("expected_batch_size must be positive and finite")
-        normaliser = torch.full((K,), eb, dtype=torch.float64)
+        normaliser = torch.as_tensor(eb.copy(), dtype=torch.float64)
     else:
         normaliser = r.sampling_rate * m_k
     # records

@@ -45,6 +45,7 @@ def fit_networks(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None, *, archi
 
         raise DataValidationError("average_last must lie in [0, 1)")
     K = 1 if mask is None else mask.shape[0]
+    declared = train.get("expected_batch_size") is not None
     rec = ("params",) if average_last > 0 else ()
     privacy: dict[str, Any] = {"epsilon": epsilon}
     q = train.get("sampling_rate")
@@ -69,6 +70,8 @@ def fit_networks(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None, *, archi
                for i in range(K)]
     notes = list(res.receipt.notes)
     notes = [n for n in notes if "one of" not in n]
+    if declared:  # the learner's noisy counts, not the exact n, are the normalisers
+        notes = [n for n in notes if "normaliser q*n" not in n]
     if average_last > 0:
         notes.append(
             f"released parameters: mean of the iterates of the last {m} of {res.steps} steps "

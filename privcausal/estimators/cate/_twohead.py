@@ -157,6 +157,8 @@ def train_twohead(
     delta: float = 1e-5,
     epochs: float = 10.0,
     batch_size: float | None = None,
+    sampling_rate: float | None = None,
+    expected_batch_size: float | None = None,
     max_grad_norm: float = 1.0,
     lr: float = 0.1,
     optimizer: str = "sgd",
@@ -183,10 +185,16 @@ def train_twohead(
     if loss not in ("mse", "bce"):
         raise DataValidationError("loss must be 'mse' or 'bce'")
     trunk, head = twohead_architectures(d, trunk_hidden, activation)
-    b = float(min(256, n) if batch_size is None else batch_size)
-    if not 0 < b <= n:
-        raise PrivacyParameterError("batch_size must be positive and at most the number of training records")
-    q = b / n
+    if sampling_rate is not None:
+        # declared, so public: q (and with it the receipt) does not depend on the record count
+        q = float(sampling_rate)
+        if not 0 < q <= 1:
+            raise PrivacyParameterError("sampling_rate must lie in (0, 1]")
+    else:
+        b = float(min(256, n) if batch_size is None else batch_size)
+        if not 0 < b <= n:
+            raise PrivacyParameterError("batch_size must be positive and at most the number of training records")
+        q = b / n
     T = max(1, int(round(float(epochs) / q)))
     if math.isfinite(eps):
         if delta == 0:
@@ -214,7 +222,12 @@ def train_twohead(
     Xt = torch.as_tensor(X, dtype=dtype)
     tt = torch.as_tensor(np.asarray(t), dtype=torch.long)
     yt = torch.as_tensor(y, dtype=dtype)
-    norm = q * n
+    if expected_batch_size is not None:  # declared (the learner's q x noisy count): public
+        norm = float(expected_batch_size)
+        if not norm > 0 or math.isinf(norm):
+            raise PrivacyParameterError("expected_batch_size must be positive and finite")
+    else:
+        norm = q * n
     if not 0.0 <= float(average_last) < 1.0:
         raise DataValidationError("average_last must lie in [0, 1)")
     avg_from = T - max(1, int(round(float(average_last) * T))) if average_last > 0 else T
@@ -259,9 +272,10 @@ def train_twohead(
     if avg_from < T:
         p = {k_: v / (T - avg_from) for k_, v in acc.items()}
     notes = [
-        f"one DP-SGD run on all {n} records (shared trunk): sequential, no parallel composition",
-        f"Poisson sampling rate q={q:.6g} (expected batch {norm:.4g}), {T} steps ({T * q:.4g} epochs)",
-        "the normaliser q*n uses the number of training records, treated as public (as opacus)",
+        "one DP-SGD run on all records (shared trunk): sequential, no parallel composition",
+        f"Poisson sampling rate q={q:.6g}, {T} steps ({T * q:.4g} epochs)",
+        ("the normaliser is the declared expected batch size" if expected_batch_size is not None
+         else "the normaliser q*n uses the number of training records, treated as public (as opacus)"),
         "each record's gradient (trunk and its own arm's head) is clipped as a whole; noise is "
         "added to both heads",
         "training history (losses, clipping rates) is not covered by this receipt",

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import check_causal_data
 from privcausal.exceptions import NotFittedError, PrivacyParameterError
-from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt
+from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt, parallel
 from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.validation import check_alpha, check_delta, check_epsilon
@@ -70,16 +70,21 @@ def outcome_spec(data: CausalData) -> dict[str, Any]:
 
 
 
-def release_effect_sum(tau: Any, bound: float, epsilon: float,
-                       random_state: Any = None) -> tuple[tuple[float, float], tuple[LaplaceMechanism, LaplaceMechanism]]:
+def release_effect_sum(tau: Any, bound: float, epsilon: float, random_state: Any = None, *,
+                       count: bool = True) -> tuple[tuple[float, float], tuple[LaplaceMechanism, LaplaceMechanism | None]]:
     """The CATE learners' ATE release: the noisy sum of the effects clipped to ``[-bound,
     bound]`` and the noisy count, Laplace with ``epsilon / 2`` each (sensitivities ``bound``
     and 1 under add/remove one record, given the released model: sequential composition with
     the model's training). Returns ``((sum, count), (sum mechanism, count mechanism))``;
     dividing the two and clipping is post-processing. Audited black-box in
-    ``tests/test_estimator_audits.py``.
+    ``tests/test_estimator_audits.py``. ``count=False``: the sum alone, at all of ``epsilon``
+    (the count is then ``nan`` and its mechanism None; the learners release the arm counts
+    before training, :func:`release_arm_counts`).
     """
     t = np.clip(np.asarray(tau, dtype=np.float64).ravel(), -float(bound), float(bound))
+    if not count:
+        m = LaplaceMechanism(float(epsilon), float(bound))
+        return (float(m.randomise(float(t.sum()), random_state)), math.nan), (m, None)
     m_sum = LaplaceMechanism(float(epsilon) / 2, float(bound))
     m_cnt = LaplaceMechanism(float(epsilon) / 2, 1.0)
     if isinstance(random_state, np.random.Generator):  # sequential draws: already independent
@@ -88,6 +93,43 @@ def release_effect_sum(tau: Any, bound: float, epsilon: float,
         r_sum, r_cnt = independent_streams(random_state, 2)
     return ((float(m_sum.randomise(float(t.sum()), r_sum)),
              float(m_cnt.randomise(float(t.size), r_cnt))), (m_sum, m_cnt))
+
+
+def release_arm_counts(t: Any, epsilon: float, random_state: Any = None) -> tuple[np.ndarray, LaplaceMechanism]:
+    """Noisy control and treated record counts (Laplace, sensitivity 1 each; the arms are
+    disjoint, so in parallel). The learners release them before training: DP-SGD divides its
+    noisy gradient sums by ``q`` times these, never by an exact count."""
+    t = np.asarray(t).ravel()
+    m = LaplaceMechanism(float(epsilon), 1.0)
+    n = np.array([np.sum(t == 0), np.sum(t == 1)], dtype=np.float64)
+    return np.asarray(m.randomise(n, random_state, dim=1), dtype=np.float64), m
+
+
+#: Shares of the ATE budget: the arm counts (released first, the DP-SGD normalisers), the sum
+#: of the clipped effects, and the sum of their squares (the interval's sampling variance).
+COUNT_SHARE, SUM_SHARE = 0.45, 0.45
+#: Share of the ATE budget spent on the noisy sum of squared effects (the interval's sampling
+#: variance); the rest goes to :func:`release_effect_sum`.
+VAR_SHARE = 1.0 - COUNT_SHARE - SUM_SHARE
+
+
+def release_effect_sq(tau: Any, bound: float, epsilon: float, random_state: Any = None) -> tuple[float, LaplaceMechanism]:
+    """The noisy sum of squared clipped effects (Laplace, sensitivity ``bound^2``), from which
+    the interval's sampling variance is computed: an exact ``var(tau) / n`` would put an exact
+    function of the records into the interval's width."""
+    t = np.clip(np.asarray(tau, dtype=np.float64).ravel(), -float(bound), float(bound))
+    m = LaplaceMechanism(float(epsilon), float(bound) ** 2)
+    return float(m.randomise(float(t @ t), random_state)), m
+
+
+def trainer_normaliser(learner: Any, q: float, total: bool = False) -> dict[str, Any]:
+    """``expected_batch_size`` for the trainer: q times the noisy arm sizes the learner released
+    (their sum for one network on all records); nothing for the non-private twin."""
+    counts = getattr(learner, "_normalisers", None)
+    if counts is None:
+        return {}
+    eb = float(q) * (counts.sum() if total else counts)
+    return {"expected_batch_size": np.maximum(eb, 1e-3)}
 
 
 class CATELearner(BaseEstimator):
@@ -111,6 +153,13 @@ class CATELearner(BaseEstimator):
         X = data.X
         t = data.treatment.astype(np.int64)
         ys, loss = scale_outcome(data.outcome, data)
+        rs = self.random_state
+        rng = None if rs is None else np.random.default_rng(np.random.SeedSequence([int(rs) if not hasattr(rs, "integers") else int(rs.integers(2**31)), 0xA7E]))
+        if private:  # noisy arm sizes first: the DP-SGD normalisers are q times these
+            counts, m_cnt = release_arm_counts(t, eps_ate * COUNT_SHARE, rng)
+            self._normalisers = np.maximum(counts, 1.0)
+        else:
+            self._normalisers = None
         model = self._train(data, X, t, ys, loss, eps_model, delta)
         self.model_ = model
         self.diagnostics_ = LocalDiagnostics.of(data)
@@ -119,28 +168,36 @@ class CATELearner(BaseEstimator):
         tau = model.effect(X)
         W = effect_bound(data)
         tau = np.clip(tau, -W, W)
-        var_sampling = float(np.var(tau, ddof=1) / len(tau)) if len(tau) > 1 else math.nan
-        if not private:
+        if not private:  # the twin: exact mean and its exact standard error
             self.ate_ = float(np.mean(tau))
-            self.ate_se_ = math.sqrt(var_sampling)
+            self.ate_se_ = math.sqrt(float(np.var(tau, ddof=1) / len(tau))) if len(tau) > 1 else math.nan
             self.privacy_: Receipt = model.receipt
             return self
-        rs = self.random_state
-        rng = None if rs is None else np.random.default_rng(np.random.SeedSequence([int(rs) if not hasattr(rs, "integers") else int(rs.integers(2**31)), 0xA7E]))
-        (s_noisy, n_noisy), (m_sum, m_cnt) = release_effect_sum(tau, W, eps_ate, rng)
-        n_noisy = max(1.0, n_noisy)
+        (s_noisy, _), (m_sum, _) = release_effect_sum(tau, W, eps_ate * SUM_SHARE, rng, count=False)
+        q_noisy, m_sq = release_effect_sq(tau, W, eps_ate * VAR_SHARE, rng)
+        n_noisy = max(1.0, float(counts.sum()))
         self.ate_ = float(np.clip(s_noisy / n_noisy, -W, W))
-        var_noise = (2 * m_sum.scale**2 + self.ate_**2 * 2 * m_cnt.scale**2) / n_noisy**2
+        # sampling variance from the released statistics only (clipped to [0, W^2])
+        var_tau = float(np.clip(q_noisy / n_noisy - self.ate_**2, 0.0, W * W))
+        var_sampling = var_tau / n_noisy
+        var_noise = (2 * m_sum.scale**2 + self.ate_**2 * 4 * m_cnt.scale**2) / n_noisy**2
         self.ate_se_ = math.sqrt(var_sampling + var_noise)
-        events = (*model.receipt.events,
+        counts_ev = parallel([m_cnt.event("noisy count of control records"),
+                              m_cnt.event("noisy count of treated records")],
+                             "noisy arm sizes (arms in parallel): the DP-SGD normalisers and the ATE's denominator")
+        events = (counts_ev, *model.receipt.events,
                   m_sum.event(f"sum of the model's effects over the training records, clipped to [-{W:g}, {W:g}]"),
-                  m_cnt.event("count of training records"))
+                  m_sq.event("sum of the squared clipped effects (the interval's variance)"))
         self.privacy_ = make_receipt(
             f"{model.receipt.release}; and its ATE over the training records",
             events, noise=model.receipt.noise, delta=delta, epsilon_budget=eps, delta_budget=delta,
             notes=(*model.receipt.notes,
-                   f"budget split: {1 - share:.0%} to training the model, {share:.0%} to the ATE "
-                   "(noisy sum of clipped effects and noisy count, Laplace), composed sequentially"),
+                   f"budget split: {1 - share:.0%} to training the model, {share:.0%} to the noisy "
+                   f"arm sizes ({COUNT_SHARE:.0%} of it; released before training), the noisy sum of "
+                   f"clipped effects ({SUM_SHARE:.0%}) and the noisy sum of their squares "
+                   f"({VAR_SHARE:.0%}), Laplace; composed sequentially",
+                   "DP-SGD divides its noisy gradient sums by q times the noisy arm sizes, never by "
+                   "an exact count"),
         )
         return self
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from privcausal.estimators.cate._fit import fit_networks
-from privcausal.estimators.cate.base import CATELearner, outcome_spec
+from privcausal.estimators.cate.base import CATELearner, outcome_spec, trainer_normaliser
 from privcausal.privacy import Receipt
 from privcausal.training.artifact import ReleasedModel
 from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
@@ -76,6 +76,7 @@ class SLearner(CATELearner):
             optimizer=self.optimizer, momentum=self.momentum, weight_decay=self.weight_decay,
             random_state=self.random_state, secure_mode=self.secure_mode,
             max_noise_multiplier=self.max_noise_multiplier, init_params=init,
+            **trainer_normaliser(self, self.sampling_rate, total=True),
         )
         private = math.isfinite(rec.epsilon)
         notes = [

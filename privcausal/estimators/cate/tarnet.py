@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from privcausal.estimators.cate._twohead import train_twohead
-from privcausal.estimators.cate.base import CATELearner, outcome_spec
+from privcausal.estimators.cate.base import CATELearner, outcome_spec, trainer_normaliser
 from privcausal.exceptions import DataValidationError
 from privcausal.privacy import Receipt
 from privcausal.training.artifact import ReleasedModel
@@ -77,7 +77,7 @@ class TARNet(CATELearner):
         res = train_twohead(
             X, t, ys, trunk_hidden=tuple(self.trunk_hidden), activation=self.activation,
             loss=loss, epsilon=epsilon, delta=delta, epochs=self.epochs,
-            batch_size=q * X.shape[0], max_grad_norm=self.max_grad_norm, lr=self.lr,
+            sampling_rate=q, **trainer_normaliser(self, q, total=True), max_grad_norm=self.max_grad_norm, lr=self.lr,
             optimizer=self.optimizer, momentum=self.momentum, weight_decay=self.weight_decay,
             random_state=self.random_state, secure_mode=self.secure_mode,
             max_noise_multiplier=self.max_noise_multiplier, average_last=self.average_last,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from privcausal.estimators.cate._fit import fit_networks
-from privcausal.estimators.cate.base import CATELearner, outcome_spec
+from privcausal.estimators.cate.base import CATELearner, outcome_spec, trainer_normaliser
 from privcausal.privacy import Receipt, parallel
 from privcausal.training.artifact import ReleasedModel
 from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
@@ -93,6 +93,7 @@ class TLearner(CATELearner):
             optimizer=self.optimizer, momentum=self.momentum, weight_decay=self.weight_decay,
             random_state=self.random_state, secure_mode=self.secure_mode,
             max_noise_multiplier=self.max_noise_multiplier, init_params=init,
+            **trainer_normaliser(self, self.sampling_rate),
         )
         ev = rec.events[0]
         par = parallel([ev, ev], "T-learner: mu_0 on the control records, mu_1 on the treated records")
@@ -102,7 +103,7 @@ class TLearner(CATELearner):
             "records (disjoint), with the same recipe; each record affects one model, so "
             "the pair has the guarantee of one model" if private else
             "non-private twin: no clipping, no noise (same recipe otherwise)",
-            "arm sizes enter the normalisers q*n_a and are treated as public (as opacus treats n)",
+            *(["arm sizes enter the normalisers q*n_a (non-private twin)"] if not private else []),
             *notes,
         ]
         receipt = Receipt(
