@@ -71,7 +71,7 @@ def test_noise_scales_are_the_analytic_gaussian_sigmas():
     assert np.std(np.concatenate(e_xy)) == pytest.approx(s * bx * by, rel=0.06)
     assert abs(np.mean(np.concatenate(e_xx))) < 6 * s * bx * bx / math.sqrt(4000)
     ev = res.events
-    assert [e.mechanism for e in ev] == ["gaussian"] * 3
+    assert [e.mechanism for e in ev] == ["discrete gaussian"] * 3
     assert [e.sensitivity for e in ev] == pytest.approx([bx * bx, bx * bx, bx * by])
     assert all(e.epsilon == pytest.approx(eps / 3) and e.delta == pytest.approx(delta / 3) for e in ev)
     assert ev[0].scale == pytest.approx(s * bx * bx)

@@ -61,7 +61,12 @@ MECH = textwrap.dedent("""
 
     EPS = 1.0
 
-    def laplace_count(data, random_state):
+    def laplace_count(data, random_state):  # floating-point safe: privcausal's lattice release
+        from privcausal.privacy import LaplaceMechanism
+
+        return LaplaceMechanism(EPS, 1.0).randomise(float(np.sum(data)), random_state)
+
+    def float_count(data, random_state):  # value + numpy noise in doubles: leaks in its low bits
         rng = np.random.default_rng(random_state)
         return float(np.sum(data)) + rng.laplace(scale=1.0 / EPS)
 
@@ -85,6 +90,20 @@ def test_mechanism_from_a_file_is_audited(capsys, tmp_path, monkeypatch, backend
                        "--random-state", "0", "--backend", backend, "--json"])
     assert KEYS <= set(d) and d["trials"] == 10000
     assert 0.7 <= d["epsilon_lower"] <= 1.0
+    assert d["precision_lower"] <= 1.0
+
+
+def test_the_precision_test_flags_a_float_release_and_can_be_skipped(capsys, tmp_path):
+    """Both at alpha = 0.05 and a fixed seed: a float Laplace count is certified far above its
+    claim by the precision test (exit 3); --no-precision leaves the value test alone."""
+    f = tmp_path / "mech.py"
+    f.write_text(MECH)
+    argv = ["audit", "mechanism", "--mechanism", f"{f}:float_count", "--neighbours", f"{f}:pair",
+            "--epsilon", "1", "--samples", "20000", "--random-state", "0", "--json"]
+    d = _json(capsys, argv, status=3)
+    assert d["violation"] and d["precision_lower"] > 2.0 and "precision test" in d["test"]
+    d = _json(capsys, argv + ["--no-precision"], status=0)
+    assert d["precision_lower"] is None and d["epsilon_lower"] <= 1.0
 
 
 def test_mechanism_module_spec_and_a_broken_mechanism_flagged(capsys, tmp_path, monkeypatch):

@@ -126,7 +126,9 @@ def test_degenerate_releases_give_zero_or_a_flag_never_a_crash():
         def __call__(self, d, seed):
             return self.batch(d, 1, seed)[0]
 
-    ok = audit_mechanism(Release(False), (0.0, 1.0), epsilon=1.0, samples=4000, random_state=0)
+    # the release draws float noise: only its values are under test here (precision=False)
+    ok = audit_mechanism(Release(False), (0.0, 1.0), epsilon=1.0, samples=4000, random_state=0,
+                         precision=False)
     assert 0.0 <= ok.epsilon_lower <= 1.0 and not ok.violation
     leak = audit_mechanism(Release(True), (0.0, 1.0), epsilon=1.0, samples=4000, random_state=0)
     assert leak.violation and leak.epsilon_lower == pytest.approx(leak.ceiling)

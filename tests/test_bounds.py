@@ -159,7 +159,7 @@ def test_gdp_conversion_against_high_precision_bisection_and_diffprivlib():
                 mid = (lo + hi) / 2
                 lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
             assert B.gdp_epsilon(mu, delta) == pytest.approx(float(lo), rel=1e-8, abs=1e-10)
-    from privcausal.privacy.mechanisms import gaussian_sigma
+    from privcausal.privacy.mechanisms import analytic_gaussian_sigma as gaussian_sigma
 
     for eps in (0.5, 1.0, 4.0, 8.0):  # the analytic Gaussian mechanism is 1/sigma-GDP
         assert B.gdp_epsilon(1 / gaussian_sigma(eps, DELTA), DELTA) == pytest.approx(eps, rel=1e-6)

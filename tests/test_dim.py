@@ -48,15 +48,22 @@ def test_release_follows_its_definition(binary):
     d = _data(binary=binary)
     eps = 0.7
     est = DifferenceInMeans(epsilon=eps, n_bootstrap=0, random_state=11).fit(d)
-    rng = np.random.default_rng(11)
+    from privcausal.privacy import LaplaceMechanism, noise_source
+
+    noise = noise_source(np.random.default_rng(11))
     y, t = d.outcome, d.treatment
     c, b = d.domain.outcome.center, d.domain.outcome.width / 2
     u = [y[t == a] - c for a in (0, 1)]
     e_count = 0.2 * eps
     e_rest = eps - e_count
     e_sq = 0.0 if binary else 0.1 * e_rest
-    n_noisy = np.array([len(u[0]), len(u[1])]) + rng.laplace(0, 1, 2) / e_count
-    s_noisy = np.array([u[0].sum(), u[1].sum()]) + rng.laplace(0, 1, 2) * b / (e_rest - e_sq)
+    # each arm's count and sum are one-coordinate lattice releases (the arms are disjoint)
+    m_count, m_sum = LaplaceMechanism(e_count, 1.0), LaplaceMechanism(e_rest - e_sq, b)
+    n_noisy = m_count.randomise(np.array([len(u[0]), len(u[1])], float), noise, dim=1)
+    s_noisy = m_sum.randomise(np.array([u[0].sum(), u[1].sum()]), noise, dim=1)
+    for v, mech in ((n_noisy, m_count), (s_noisy, m_sum)):  # on the lattice: no float residue
+        q = np.ldexp(v, -mech.lattice(1).k)
+        assert np.array_equal(q, np.rint(q))
     m = np.clip(s_noisy / n_noisy, -b, b)
     assert est.ate_ == pytest.approx(m[1] - m[0], rel=1e-12)
     np.testing.assert_allclose(est.n_noisy_, n_noisy)

@@ -153,3 +153,34 @@ def test_precision_test_passes_the_lattice_gaussian():
     res = audit_mechanism(_Lattice(g), (0.0, 1.0), epsilon=1.0, delta=1e-5, samples=4_000,
                           random_state=2)
     assert not res.violation and res.precision_lower <= 1.0
+
+
+def _float_release(self, value, noise, size=()):
+    """What releases were before: value + scale * numpy Laplace, in doubles."""
+    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), tuple(size) + np.shape(value))
+    out = arr + self.scale * noise._rng.laplace(0.0, 1.0, arr.shape)
+    return out if out.shape else float(out)
+
+
+def test_precision_test_flags_the_old_float_dim_release(monkeypatch):
+    """The difference in means' published noisy sums, released in doubles as before: the
+    precision test certifies far above the claim (Clopper-Pearson at alpha 0.05)."""
+    from audits.releases.estimator_audit import audit_release
+
+    monkeypatch.setattr(LatticeLaplace, "release", _float_release)
+    r = audit_release("dim", 2.0, samples=40_000, random_state=3)
+    assert r.audit.violation and r.audit.precision_lower > 2.5
+
+
+@pytest.mark.parametrize("name,samples", [("dim", 40_000), ("regression-adjusted", 4_000),
+                                          ("ipw-ht", 800)])
+def test_precision_test_on_each_estimators_released_statistics(name, samples):
+    """Every estimator audit runs the precision test on the raw released statistics; on the
+    lattice releases it certifies at most the receipt's epsilon (each audit: a false violation
+    with probability at most alpha = 0.05; seeds fixed)."""
+    from audits.releases.estimator_audit import audit_release
+
+    r = audit_release(name, 2.0, samples=samples, random_state=4)
+    assert r.audit.precision_lower is not None
+    assert r.audit.precision_lower <= r.audit.epsilon_theory
+    assert not r.audit.violation

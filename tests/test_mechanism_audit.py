@@ -2,9 +2,11 @@
 
 Soundness: over the whole grid below, each audit runs at alpha = ALPHA_TOTAL / grid size, so
 the probability that any correct mechanism is (falsely) flagged is at most ALPHA_TOTAL = 1e-3.
-Tightness: the audits reach at least 0.8 of the claimed epsilon (Laplace with the
-assumption-free Clopper-Pearson bound; Gaussian with the Gaussian-DP route, whose assumption
-holds exactly for the Gaussian mechanism).
+Tightness: the audits reach at least 0.8 of the claimed epsilon with the assumption-free
+Clopper-Pearson bound on Laplace, and 0.75 with the Gaussian-DP route on the Gaussian (its
+assumption holds for the discrete Gaussian on a 2^-20-sigma lattice to within rounding; the
+zCDP calibration gives it about 7 % more noise than the analytic one, so it is more private
+than its claim and the bound sits lower). The value and precision tests run at alpha/2 each.
 Power: a zoo of broken mechanisms must be flagged (epsilon_lower > epsilon_theory).
 """
 
@@ -55,7 +57,7 @@ def test_gaussian_audit_is_tight_and_sound(eps):
                         delta=DELTA, samples=1_000_000, alpha=ALPHA, method="gaussian-dp",
                         random_state=int(eps * 10) + 1)
     assert not r.violation
-    assert r.ratio >= 0.8
+    assert r.ratio >= 0.75
     assert "Gaussian" in r.assumption and r.bound == "gaussian-dp" and r.tests[0].passed
 
 

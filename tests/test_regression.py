@@ -117,7 +117,7 @@ def test_non_adaptive_release_composes_with_the_accountant_within_budget():
     d = _data(binary=True)
     est = RegressionAdjustment(epsilon=1.0, adjust="always", n_bootstrap=0, random_state=6).fit(d)
     ev = est.privacy_.events
-    assert [e.parts[0].mechanism for e in ev] == ["laplace", "laplace", "gaussian"]
+    assert [e.parts[0].mechanism for e in ev] == ["discrete laplace", "discrete laplace", "discrete gaussian"]
     eps, dl, _ = composed_epsilon(ev, 1e-6)
     assert eps <= 1.0 * (1 + 1e-12) and dl == pytest.approx(1e-6)
 

@@ -328,7 +328,7 @@ def _gaussian_event(cfg: Config) -> PrivacyEvent:
             PrivacyEvent.gaussian(f"{labels[k]}, {a} arm", cfg.eps_gauss, cfg.delta, sens[k], cfg.sd[k])
             for k in cfg.sd)
         per_arm.append(PrivacyEvent(
-            f"Gaussian mechanism on the stacked covariate statistics, {a} arm", "gaussian", cfg.eps_gauss,
+            f"Gaussian mechanism on the stacked covariate statistics, {a} arm", "discrete gaussian", cfg.eps_gauss,
             cfg.delta, dp_accounting.ZCDpEvent(0.5 / cfg.sigma**2), 1.0, cfg.sigma, parts))
     return parallel(per_arm, "covariate statistics (arms in parallel)")
 
