@@ -39,6 +39,10 @@ MAX_VECTOR_SCALE = 2**44
 
 
 # --------------------------------------------------------------------------- seeded, vectorised
+#: Up to this many draws the scalar exact sampler is faster than the vectorised one.
+SMALL = 256
+
+
 def _bernoulli_exp_vec(num: np.ndarray, den: int, rng: np.random.Generator) -> np.ndarray:
     """Bernoulli(exp(-num/den)) elementwise for integers ``0 <= num <= den`` (CKS Algorithm 1)."""
     num = np.asarray(num, dtype=np.int64)
@@ -76,8 +80,10 @@ def discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
     t = int(t)
     if t < 1:
         raise ValueError("the discrete Laplace scale must be a positive integer")
-    if t > MAX_VECTOR_SCALE:
-        return np.array([_laplace_scalar(t, _Bits(rng)) for _ in range(size)], dtype=object)
+    if t > MAX_VECTOR_SCALE or size <= SMALL:
+        rnd = _Bits(rng)
+        out = [_laplace_scalar(t, rnd) for _ in range(size)]
+        return np.array(out, dtype=object if t > MAX_VECTOR_SCALE else np.int64)
     out = np.zeros(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:
@@ -95,23 +101,17 @@ def discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 # --------------------------------------------------------------------------- seeded, scalar exact
 class _Bits:
-    """Uniform Python integers below any bound from a numpy Generator (rejection on bit chunks)."""
+    """Exact uniform Python integers below any bound, for the scalar samplers: Python's
+    ``random.Random`` (``randrange`` is exact for any integer bound) seeded once from the numpy
+    generator, so a seeded run stays reproducible (seeded noise is for experiments only)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        self.rng = rng
+        import random
+
+        self._r = random.Random(int(rng.integers(0, 2**63)))
 
     def below(self, n: int) -> int:
-        if n < 2**62:
-            return int(self.rng.integers(0, n))
-        bits = n.bit_length()
-        while True:
-            r, got = 0, 0
-            while got < bits:
-                r = (r << 62) | int(self.rng.integers(0, 2**62))
-                got += 62
-            r >>= got - bits
-            if r < n:
-                return r
+        return self._r.randrange(n)
 
 
 def _bernoulli_exp_frac(num: int, den: int, rnd: _Bits) -> bool:
@@ -207,9 +207,10 @@ def discrete_gaussian(s2: int, size: int, rng: np.random.Generator) -> np.ndarra
     if s2 < 1:
         raise ValueError("the discrete Gaussian variance parameter must be a positive integer")
     t = math.isqrt(s2) + 1
-    if t > MAX_VECTOR_SCALE:  # pragma: no cover - beyond any lattice privcausal chooses
+    if t > MAX_VECTOR_SCALE or size <= SMALL:
         rnd = _Bits(rng)
-        return np.array([_gaussian_scalar(s2, rnd) for _ in range(size)], dtype=object)
+        out = [_gaussian_scalar(s2, rnd) for _ in range(size)]
+        return np.array(out, dtype=object if t > MAX_VECTOR_SCALE else np.int64)
     out = np.zeros(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:
