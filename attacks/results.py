@@ -117,8 +117,8 @@ class MembershipResult:
                              "details": _jsonable(self.details)}
         if subgroups and self.subgroups:
             d["subgroups"] = {
-                name: {str(k): {"n_members": s.n_members, "n_nonmembers": s.n_non_members,
-                                **({} if s.metrics is None else _metrics_dict(s.metrics)),
+                # no per-subgroup counts: they tell how many training records hold a category
+                name: {str(k): {**({} if s.metrics is None else _metrics_dict(s.metrics)),
                                 **({"note": s.note} if s.note else {})}
                        for k, s in groups.items()}
                 for name, groups in self.subgroups.items()}
@@ -204,7 +204,7 @@ def write_report(results: MembershipResult | Mapping[str, MembershipResult], dir
             cells = []
             for k, s in groups.items():
                 auc = "n/a" if s.metrics is None else f"{s.metrics.auc:.3f}"
-                cells.append(f"{_md(k)}: AUC {auc} ({s.n_members}/{s.n_non_members})")
+                cells.append(f"{_md(k)}: AUC {auc}")
             lines.append(f"- {_md(name)}, by {_md(gname)}: " + "; ".join(cells))
     paths["markdown"].write_text("\n".join(lines) + "\n")
     fig = plot_roc({k: r.roc for k, r in results.items()}, title=title)

@@ -197,6 +197,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         "noise": r.noise,
         "receipt": r.to_dict(),
     }
+    if hasattr(est, "plan_"):  # the regression adjustment: did it adjust? (decided on noisy counts)
+        out["plan"] = est.plan_
+        out["adjusted"] = est.plan_ == "adjusted"
     if data.true_ate is not None:
         out["true_ate"] = data.true_ate
         out["abs_error"] = abs(est.ate_ - data.true_ate)
@@ -211,7 +214,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"{args.estimator} on {data.name}: ATE = {est.ate_:.4f}  "
+        what = args.estimator
+        if out.get("adjusted") is False:
+            what += " (NOT adjusted: unadjusted difference in means, see the warning)"
+        print(f"{what} on {data.name}: ATE = {est.ate_:.4f}  "
               f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
         if data.true_ate is not None:
             print(f"true ATE = {data.true_ate:.4f}  (absolute error {abs(est.ate_ - data.true_ate):.4f})")

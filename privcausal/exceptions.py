@@ -97,6 +97,19 @@ class ClippingWarning(UserWarning):
     the warning: the exact counts are local diagnostics, ``est.diagnostics_``)."""
 
 
+class UnadjustedEstimateWarning(UserWarning):
+    """A covariate-adjusted estimator released an unadjusted estimate (the regression
+    adjustment's two-stage plan found the noisy arm sizes too small to adjust at this epsilon):
+    under confounding it estimates the wrong quantity. Decided on noisy, released counts."""
+
+
+UNADJUSTED_WARNING = (
+    "the regression adjustment did NOT adjust: the noisy arm sizes were too small for the "
+    "adjusted plan at epsilon {epsilon:g}, so this is the unadjusted difference in means, "
+    "confounded unless treatment was randomised. Raise epsilon, pass adjust='always' (noisier), "
+    "or report it as unadjusted")
+
+
 #: the text of a ClippingWarning: the columns, never a count or a value
 CLIP_WARNING = ("values of {columns} lay outside the declared domain and were clipped to it; the "
                 "exact counts are local diagnostics (est.diagnostics_, or privcausal fit "
@@ -105,3 +118,4 @@ CLIP_WARNING = ("values of {columns} lay outside the declared domain and were cl
 
 # A privacy warning must never be swallowed by Python's "show once" default.
 warnings.simplefilter("always", PrivacyLeakWarning)
+warnings.simplefilter("always", UnadjustedEstimateWarning)

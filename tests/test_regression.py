@@ -232,3 +232,28 @@ def test_release_function_is_reusable_on_exact_statistics():
                       adjust="auto")
     rel = release(arm_stats(stats_for(d), layout, d.domain.outcome.center), cfg, noise_source(0))
     assert rel.ate == pytest.approx(_lin_ols(d), abs=1e-9)
+
+
+def test_an_unadjusted_release_says_so(capsys):
+    """At n = 2,000 and epsilon 0.5 the auto plan falls back to the difference in means: the
+    estimator warns, and the CLI's headline and JSON say it did not adjust."""
+    import json
+    import warnings
+
+    from privcausal.cli import main
+    from privcausal.data import simulate_trauma
+    from privcausal.exceptions import UnadjustedEstimateWarning
+
+    d = simulate_trauma(2000, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=0).fit(d)
+    assert est.plan_ == "dim"
+    assert any(issubclass(w.category, UnadjustedEstimateWarning) for w in caught)
+    argv = ["fit", "--data", "trauma", "--n", "2000", "--estimator", "regression", "--epsilon",
+            "0.5", "--random-state", "0"]
+    assert main(argv + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["plan"] == "dim" and out["adjusted"] is False
+    assert main(argv) == 0
+    assert "NOT adjusted" in capsys.readouterr().out

@@ -228,6 +228,13 @@ class RegressionAdjustment(ATEEstimator):
         rel = release(arms, cfg, noise)
         self.ate_ = rel.ate
         self.plan_ = rel.plan
+        if rel.plan == "dim" and cfg.adjust == "auto" and cfg.layout.p > 0:
+            import warnings
+
+            from privcausal.exceptions import UNADJUSTED_WARNING, UnadjustedEstimateWarning
+
+            warnings.warn(UNADJUSTED_WARNING.format(epsilon=cfg.epsilon), UnadjustedEstimateWarning,
+                          stacklevel=3)
         self.coef_ = rel.beta
         self.n_noisy_ = rel.n_noisy
         self.noisy_stats_ = noisy_stats(rel, cfg)
