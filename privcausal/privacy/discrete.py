@@ -71,6 +71,12 @@ def _geometric_exp1_vec(size: int, rng: np.random.Generator) -> np.ndarray:
     return v
 
 
+def _scalar_draws(sampler, param: int, size: int, rng: np.random.Generator, big: bool) -> np.ndarray:
+    """``size`` draws of a scalar exact sampler (Python integers; object dtype when ``big``)."""
+    rnd = _Bits(rng)
+    return np.array([sampler(param, rnd) for _ in range(size)], dtype=object if big else np.int64)
+
+
 def discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """``size`` exact draws of the discrete Laplace with integer scale ``t`` (CKS Algorithm 2).
 
@@ -81,9 +87,7 @@ def discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
     if t < 1:
         raise ValueError("the discrete Laplace scale must be a positive integer")
     if t > MAX_VECTOR_SCALE or size <= SMALL:
-        rnd = _Bits(rng)
-        out = [_laplace_scalar(t, rnd) for _ in range(size)]
-        return np.array(out, dtype=object if t > MAX_VECTOR_SCALE else np.int64)
+        return _scalar_draws(_laplace_scalar, t, size, rng, t > MAX_VECTOR_SCALE)
     out = np.zeros(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:
@@ -208,9 +212,7 @@ def discrete_gaussian(s2: int, size: int, rng: np.random.Generator) -> np.ndarra
         raise ValueError("the discrete Gaussian variance parameter must be a positive integer")
     t = math.isqrt(s2) + 1
     if t > MAX_VECTOR_SCALE or size <= SMALL:
-        rnd = _Bits(rng)
-        out = [_gaussian_scalar(s2, rnd) for _ in range(size)]
-        return np.array(out, dtype=object if t > MAX_VECTOR_SCALE else np.int64)
+        return _scalar_draws(_gaussian_scalar, s2, size, rng, t > MAX_VECTOR_SCALE)
     out = np.zeros(size, dtype=np.int64)
     todo = np.arange(size)
     while todo.size:

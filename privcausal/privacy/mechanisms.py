@@ -45,15 +45,24 @@ def _check_sensitivity(sensitivity: float) -> float:
     return s
 
 
-def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
-    """Discrete-Gaussian sigma for (epsilon, delta) and L2 sensitivity, calibrated in zCDP."""
+def _gaussian_args(epsilon: float, delta: float, sensitivity: float) -> tuple[float, float, float] | None:
+    """Checked (epsilon, delta, sensitivity), or None when no noise is needed."""
     eps = check_epsilon(epsilon)
     d = check_delta(delta)
     s = _check_sensitivity(sensitivity)
     if math.isinf(eps) or s == 0:
-        return 0.0
+        return None
     if d == 0:
         raise PrivacyParameterError("the Gaussian mechanism needs delta > 0")
+    return eps, d, s
+
+
+def gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
+    """Discrete-Gaussian sigma for (epsilon, delta) and L2 sensitivity, calibrated in zCDP."""
+    args = _gaussian_args(epsilon, delta, sensitivity)
+    if args is None:
+        return 0.0
+    eps, d, s = args
     return s / math.sqrt(2.0 * gaussian_rho(eps, d))
 
 
@@ -84,14 +93,8 @@ def gaussian_rho(epsilon: float, delta: float) -> float:
 def analytic_gaussian_sigma(epsilon: float, delta: float, sensitivity: float = 1.0) -> float:
     """The continuous analytic-Gaussian sigma (Balle and Wang); for simulated reference
     mechanisms only, never for a release (a float Gaussian leaks through its low bits)."""
-    eps = check_epsilon(epsilon)
-    d = check_delta(delta)
-    s = _check_sensitivity(sensitivity)
-    if math.isinf(eps) or s == 0:
-        return 0.0
-    if d == 0:
-        raise PrivacyParameterError("the Gaussian mechanism needs delta > 0")
-    return _analytic_sigma(eps, d, s)
+    args = _gaussian_args(epsilon, delta, sensitivity)
+    return 0.0 if args is None else _analytic_sigma(*args)
 
 
 @functools.lru_cache(maxsize=1024)
