@@ -1,4 +1,4 @@
-"""Privacy core: mechanisms, events, accounting, budget, receipts, secure noise."""
+"""Privacy core: lattice mechanisms, events, accounting, budget, the ledger, receipts, noise."""
 
 from privcausal.privacy.accounting import (
     accountant_epsilon,
@@ -16,6 +16,7 @@ from privcausal.privacy.mechanisms import (
     gaussian_rho,
     gaussian_sigma,
 )
+from privcausal.privacy.ledger import Ledger
 from privcausal.privacy.random import NoiseSource, noise_source
 from privcausal.privacy.receipt import Receipt, make_receipt
 
@@ -35,6 +36,7 @@ __all__ = [
     "gaussian_sigma",
     "gaussian_rho",
     "analytic_gaussian_sigma",
+    "Ledger",
     "NoiseSource",
     "noise_source",
     "Receipt",
