@@ -34,8 +34,6 @@ NOT_PROTECTED = ("privcausal: warning: {what} is non-private: its output is an e
 
 
 def add_budget_parser(sub: Any) -> None:
-    from privcausal.cli import _positive_float
-
     b = sub.add_parser("budget", help="set or show a data set's persistent privacy budget",
                        epilog=BUDGET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     bs = b.add_subparsers(dest="budget_command", metavar="ACTION")
@@ -43,8 +41,8 @@ def add_budget_parser(sub: Any) -> None:
                       epilog=BUDGET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("data", help="CSV/parquet file (with --treatment, --outcome, --domain)")
     _data_args(s)
-    s.add_argument("--epsilon", type=_positive_float, required=True, help="total epsilon")
-    s.add_argument("--delta", type=_positive_float, required=True, help="total delta, in [0, 1)")
+    s.add_argument("--epsilon", type=float, required=True, help="total epsilon")
+    s.add_argument("--delta", type=float, required=True, help="total delta, in [0, 0.1]")
     s.add_argument("--json", action="store_true", help="print the ledger entry as JSON")
     sh = bs.add_parser("show", help="show a data set's budget and what was spent",
                        epilog=BUDGET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
