@@ -143,3 +143,28 @@ def test_an_integer_seed_gives_the_sum_and_the_count_independent_noise():
     assert (s - 0.0) / m_sum.scale != pytest.approx((n - 10) / m_cnt.scale)
     again = release_effect_sum([0.0] * 10, 1.0, 2.0, 7)[0]
     assert again == (s, n)  # still reproducible
+
+
+@pytest.mark.parametrize("learner", ["dp-tlearner", "dp-slearner", "dp-tarnet"])
+def test_the_learners_delta_warning_reads_the_released_size_not_the_exact_one(monkeypatch, learner):
+    """The "delta is not below 1/n" warning compares delta with the noisy arm sizes the learner
+    released, not the exact count. With 400 records and the released sizes pinned: 10,000 per
+    arm and delta = 0.001 (< 1/400, > 1/10,000) warns; 100 per arm and delta = 0.003 (> 1/400,
+    < 1/100) does not."""
+    import privcausal.estimators.cate.base as base
+    from privcausal.data import simulate_trauma
+    from privcausal.estimators.cate import make_cate_learner
+    from privcausal.exceptions import PrivacyLeakWarning
+
+    d = simulate_trauma(400, random_state=1)
+    for size, delta, warns in ((10_000.0, 0.001, True), (100.0, 0.003, False)):
+        def pinned(t, epsilon, random_state=None, size=size):
+            return np.array([size, size]), base.LaplaceMechanism(float(epsilon), 1.0)
+
+        monkeypatch.setattr(base, "release_arm_counts", pinned)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make_cate_learner(learner, epsilon=2.0, delta=delta, random_state=0, epochs=1).fit(d)
+        got = [w for w in caught if issubclass(w.category, PrivacyLeakWarning)
+               and "1/(number of training records)" in str(w.message)]
+        assert bool(got) is warns, (size, delta)

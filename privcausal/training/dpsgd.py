@@ -239,6 +239,7 @@ def plan_training(
     dtype: Any,
     implied_loss: str | None = None,
     label: str = "DP-SGD training",
+    public_n: float | None = None,
 ) -> _Plan:
     """Resolve and validate a DP-SGD recipe and calibrate its noise (shared by both trainers)."""
     arch = resolve_architecture(architecture, d, hidden, activation)
@@ -305,7 +306,10 @@ def plan_training(
     private = sigma > 0
     if private:
         C = _positive(max_grad_norm, "max_grad_norm")
-        if delta >= 1.0 / n:
+        # against a released (noisy) size when the caller has one: the warning is then not an
+        # exact function of the records either
+        n_ref = float(n) if public_n is None else float(public_n)
+        if delta >= 1.0 / max(n_ref, 1.0):
             warnings.warn(
                 f"delta={delta:g} is not below 1/(number of training records): such a guarantee "
                 "allows releasing a few records outright; choose delta well below it",

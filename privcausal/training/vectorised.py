@@ -161,6 +161,14 @@ def _auto_chunk(n: int, q: float, arch: Architecture, itemsize: int, budget: int
     return int(max(1, min(K, budget // max(1, int(per_model)))))
 
 
+def _public_n(expected_batch_size: Any, sampling_rate: float | None) -> float | None:
+    """The training-set size implied by a declared normaliser (``E[batch] / q``), for the
+    delta warning; None when the normaliser is not declared."""
+    if expected_batch_size is None or not sampling_rate:
+        return None
+    return float(np.min(np.asarray(expected_batch_size, dtype=np.float64))) / float(sampling_rate)
+
+
 def train_many(
     X: Any,
     y: Any = None,
@@ -255,6 +263,7 @@ def train_many(
         momentum=momentum, weight_decay=weight_decay, betas=betas,
         max_noise_multiplier=max_noise_multiplier, hidden=hidden, activation=activation,
         backend=backend, dtype=dtype, implied_loss=implied, label=lab,
+        public_n=_public_n(expected_batch_size, sampling_rate),
     )
     r = plan.recipe
     _check_outcome(ya, r.loss)

@@ -203,7 +203,8 @@ def train_twohead(
         C = float(max_grad_norm)
         if not C > 0 or math.isinf(C):
             raise PrivacyParameterError("max_grad_norm must be positive and finite")
-        if delta >= 1.0 / n:
+        n_ref = n if expected_batch_size is None else float(expected_batch_size) / q  # released size
+        if delta >= 1.0 / max(n_ref, 1.0):
             warnings.warn(f"delta={delta:g} is not below 1/(number of training records); choose "
                           "delta well below it", PrivacyLeakWarning, stacklevel=3)
     else:
