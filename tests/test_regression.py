@@ -257,3 +257,21 @@ def test_an_unadjusted_release_says_so(capsys):
     assert out["plan"] == "dim" and out["adjusted"] is False
     assert main(argv) == 0
     assert "NOT adjusted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_lattice_blocks_spend_at_most_the_stacked_gaussians_rho(binary):
+    """Each Gaussian block (sum x, Gram entries, sum x u, sum u^2) is released on its own
+    lattice; the blocks' exact zCDP rho, rounding included, adds up to at most the stacked
+    release's 1 / (2 sigma^2), the figure the receipt's event states. An identity."""
+    from privcausal.data import simulate_trauma
+
+    d = simulate_trauma(500, random_state=0)
+    if not binary:
+        d = _data(binary=False)
+    cfg = RegressionAdjustment(epsilon=1.0, adjust="always")._config(d.domain)
+    lay = cfg.layout
+    dims = {"sx": lay.p, "S": len(lay.rows), "Su": lay.p, "Q": 1}
+    rho = sum(cfg.block(k, dims[k]).rho for k in cfg.sd)
+    assert rho <= 0.5 / cfg.sigma**2 * (1 + 1e-12)
+    assert rho >= 0.5 / cfg.sigma**2 * (1 - 1e-4)  # the rounding costs almost nothing
