@@ -22,13 +22,13 @@ __all__ = ["target_from_training", "target_from_model_file", "ReleasedModelTarge
 
 
 def _recipe(obj: Any) -> Any:
-    from attacks.shadow import TrainingRecipe
+    from privcausal.training import DPSGDRecipe
 
     cfg = getattr(obj, "config", None)
     if not cfg:
         return None
     try:
-        return TrainingRecipe.from_config(cfg)
+        return DPSGDRecipe.from_config(cfg)
     except (TypeError, ValueError):
         return None
 
@@ -59,10 +59,10 @@ class ReleasedModelTarget(Target):
         self.n_features = model.n_features
         learner = model.learner or {}
         if recipe is None and model.combine == "single" and isinstance(learner.get("config"), dict):
-            from attacks.shadow import TrainingRecipe
+            from privcausal.training import DPSGDRecipe
 
             try:
-                recipe = TrainingRecipe.from_config(learner["config"])
+                recipe = DPSGDRecipe.from_config(learner["config"])
             except (TypeError, ValueError):
                 recipe = None
         self.recipe = recipe

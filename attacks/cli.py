@@ -67,7 +67,7 @@ def add_attack_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--attack", default="loss",
                    help=f"attack name, or several separated by commas: {', '.join(ATTACKS)}")
     m.add_argument("--reference-models", type=int, default=16, help="reference models per setting")
-    m.add_argument("--recipe", help="JSON file: how to train reference models (TrainingRecipe fields)")
+    m.add_argument("--recipe", help="JSON file: how to train reference models (DPSGDRecipe fields)")
     m.add_argument("--task", default="binary", choices=("binary", "multiclass", "regression"),
                    help="for a score CSV: what the model predicts")
     m.add_argument("--random-state", type=int, default=None, help="seed the reference models")

@@ -101,7 +101,7 @@ def gradient_residuals(trace: GradientTrace, X_known: Any, y_known: Any) -> dict
     """r_t = noisy sum - the known records' clipped gradient sum, per step: name -> (T, ...)."""
     import torch
 
-    from privcausal.training._engine import clipped_sums
+    from privcausal.training.engine import clipped_sums
 
     _check(trace)
     X = torch.as_tensor(check_finite_array(X_known, name="known records", ndim=2))
@@ -118,7 +118,7 @@ def per_record_gradients(trace: GradientTrace, X: Any, y: Any) -> dict[str, np.n
     """Each record's clipped gradient at each step: name -> (T, n, ...)."""
     import torch
 
-    from privcausal.training._engine import clipped_sums
+    from privcausal.training.engine import clipped_sums
 
     Xt = torch.as_tensor(check_finite_array(X, name="records", ndim=2))
     yt = torch.as_tensor(check_finite_array(y, name="outcomes", ndim=1))
@@ -135,7 +135,7 @@ def _matching_objective(trace: GradientTrace, R: Mapping[str, np.ndarray]):
     import torch
     from torch.func import functional_call, grad, vmap
 
-    from privcausal.training._engine import CLIP_EPS, per_sample_loss
+    from privcausal.training.functional import CLIP_EPS, per_sample_loss
     from privcausal.training.models import build_model
 
     model = build_model(trace.architecture, dtype=torch.float64)
@@ -183,7 +183,7 @@ def reconstruct_from_gradients(trace: GradientTrace, X_known: Any, y_known: Any,
     if trace.loss == "bce":
         y = 1.0 if float(R[b_last].sum()) < 0 else 0.0  # grad of the output bias is c (p - y)
     else:  # output bias gradient 2 c (f - y); c = 1 without clipping (else refine)
-        from privcausal.training._engine import stacked_forward
+        from privcausal.training.functional import stacked_forward
 
         with torch.no_grad():
             f = stacked_forward(arch, _step_params(trace), torch.tensor(x[None, :])).numpy()[:, 0]

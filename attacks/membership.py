@@ -50,7 +50,8 @@ from attacks.metrics import DEFAULT_FPRS
 from attacks.records import Records, check_disjoint
 from attacks.results import MembershipResult, result_from_scores
 from attacks.rmia import rmia_scores, tune_offline_a
-from attacks.shadow import ReferenceModels, TrainingRecipe, train_reference_models
+from attacks.shadow import ReferenceModels, train_reference_models
+from privcausal.training.recipe import DPSGDRecipe
 from attacks.targets import Target, as_target
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_random_state
@@ -87,15 +88,15 @@ def _stat_names(task: str) -> dict[str, str]:
     return {"loss": "loss", "lira": "logit", "lira-offline": "logit", "rmia": "confidence"}
 
 
-def _recipe(target: Target, recipe: Any) -> TrainingRecipe:
+def _recipe(target: Target, recipe: Any) -> DPSGDRecipe:
     if recipe is not None:
-        return recipe if isinstance(recipe, TrainingRecipe) else TrainingRecipe.from_config(recipe)
+        return recipe if isinstance(recipe, DPSGDRecipe) else DPSGDRecipe.from_config(recipe)
     if target.recipe is not None:
-        return target.recipe if isinstance(target.recipe, TrainingRecipe) else \
-            TrainingRecipe.from_config(target.recipe)
+        return target.recipe if isinstance(target.recipe, DPSGDRecipe) else \
+            DPSGDRecipe.from_config(target.recipe)
     raise DataValidationError(
         "reference models must be trained like the target, and the target's recipe is unknown: "
-        "give recipe=TrainingRecipe(...) (architecture, epochs, batch size, noise)")
+        "give recipe=DPSGDRecipe(...) (architecture, epochs, batch size, noise)")
 
 
 class _Refs:

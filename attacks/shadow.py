@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -33,84 +33,19 @@ import numpy as np
 from attacks.records import Records
 from attacks.targets import statistic_from_outputs
 from privcausal.exceptions import DataValidationError
+from privcausal.training.recipe import DPSGDRecipe
 from privcausal.validation import check_random_state
 
 __all__ = ["TrainingRecipe", "ReferenceModels", "balanced_inclusion", "random_halves",
            "train_reference_models"]
 
 
-@dataclass(frozen=True)
-class TrainingRecipe:
-    """How the target was trained, to train reference models the same way.
-
-    ``noise_multiplier = 0`` (and ``epsilon = None``) is the non-private recipe; give either
-    ``noise_multiplier`` or ``epsilon`` (calibrated by the trainer for the same q and steps,
-    hence the same noise). ``batch_size`` is the expected batch size of one model.
-    """
-
-    architecture: Any = "mlp"
-    loss: str | None = None
-    hidden: tuple[int, ...] | None = None
-    activation: str | None = None
-    epochs: float = 10.0
-    batch_size: float = 256.0
-    noise_multiplier: float | None = 0.0
-    epsilon: float | None = None
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0
-    lr: float = 0.1
-    optimizer: str = "sgd"
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    dtype: str = "float32"
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any], n_train: int | None = None) -> "TrainingRecipe":
-        """From a training config (``TrainingResult.config`` or a model file's recipe)."""
-        if isinstance(config, TrainingRecipe):
-            return config
-        c = dict(config)
-        known = {f for f in cls.__dataclass_fields__}
-        if "expected_batch_size" in c:
-            c["batch_size"] = c.pop("expected_batch_size")
-        elif "sampling_rate" in c and "batch_size" not in c and n_train:
-            c["batch_size"] = float(c["sampling_rate"]) * n_train
-        if "epochs" not in c and "steps" in c and "sampling_rate" in c:
-            c["epochs"] = float(c["steps"]) * float(c["sampling_rate"])
-        if c.get("max_grad_norm") in ("inf", math.inf, None):
-            c["max_grad_norm"] = 1.0
-        if isinstance(c.get("hidden"), list):
-            c["hidden"] = tuple(c["hidden"])
-        return cls(**{k: v for k, v in c.items() if k in known})
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        a = d["architecture"]
-        if hasattr(a, "to_dict"):
-            d["architecture"] = a.to_dict()
-        return d
-
-    def train_many_kwargs(self, per_model: float) -> dict[str, Any]:
-        """Keyword arguments of :func:`~privcausal.training.train_many` for models that each
-        train on about ``per_model`` records."""
-        if not per_model >= 1:
-            raise DataValidationError("reference models need at least one training record each")
-        q = min(1.0, float(self.batch_size) / float(per_model))
-        kw: dict[str, Any] = dict(
-            architecture=self.architecture, loss=self.loss, sampling_rate=q,
-            steps=max(1, int(round(float(self.epochs) / q))), max_grad_norm=self.max_grad_norm,
-            lr=self.lr, optimizer=self.optimizer, momentum=self.momentum,
-            weight_decay=self.weight_decay, dtype=self.dtype, delta=self.delta,
-        )
-        if self.hidden is not None:
-            kw["hidden"] = tuple(self.hidden)
-        if self.activation is not None:
-            kw["activation"] = self.activation
-        if self.epsilon is not None:
-            kw["epsilon"] = self.epsilon
-        else:
-            kw["noise_multiplier"] = float(self.noise_multiplier or 0.0)
-        return kw
+#: The target's recipe, as the reference models take it: privcausal's one
+#: :class:`~privcausal.training.DPSGDRecipe` (this name is kept for existing code). A recipe
+#: read from a model's config (:meth:`~privcausal.training.DPSGDRecipe.from_config`) keeps the
+#: target's expected batch size and epochs; each reference model then trains at
+#: ``q = batch_size / m`` on its own m records (:meth:`~privcausal.training.DPSGDRecipe.for_training_set`).
+TrainingRecipe = DPSGDRecipe
 
 
 def balanced_inclusion(n_models: int, n_records: int, random_state: Any = None) -> np.ndarray:
@@ -142,7 +77,7 @@ class ReferenceModels:
 
     parts: tuple[Any, ...]
     inclusion: np.ndarray
-    recipe: TrainingRecipe
+    recipe: DPSGDRecipe
     task: str
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -177,7 +112,7 @@ class ReferenceModels:
                                       self.task, name, scale=scale)
 
 
-def train_reference_models(X: Any, y: Any, n_models: int, recipe: TrainingRecipe | Mapping[str, Any], *,
+def train_reference_models(X: Any, y: Any, n_models: int, recipe: DPSGDRecipe | Mapping[str, Any], *,
                            inclusion: Any = "balanced", random_state: Any = None,
                            progress: bool = False, models_per_chunk: int | None = None
                            ) -> ReferenceModels:
@@ -187,7 +122,10 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: TrainingRecipe
     ----------
     X, y : the pool (encoded features, outcome)
     n_models : K
-    recipe : :class:`TrainingRecipe` (or its dict), the target's recipe
+    recipe : the target's :class:`~privcausal.training.DPSGDRecipe` (or a config mapping, read
+        with :meth:`~privcausal.training.DPSGDRecipe.from_config`); one that gives neither
+        ``epsilon`` nor ``noise_multiplier`` trains non-private reference models (the notes
+        say so)
     inclusion : "balanced" (online attacks), "halves" (offline attacks) or a (K, n) bool mask
     random_state : seeds the masks and the training (attacker-side randomness: seeded torch
         generators, never the secure noise source)
@@ -199,7 +137,7 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: TrainingRecipe
 
     from privcausal.training import train_many
 
-    rec = TrainingRecipe.from_config(recipe) if not isinstance(recipe, TrainingRecipe) else recipe
+    rec = DPSGDRecipe.from_config(recipe)
     Xa = np.array(X, dtype=np.float64)  # copies: the trainer needs writable arrays
     ya = np.array(y, dtype=np.float64)
     K = int(n_models)
@@ -218,17 +156,21 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: TrainingRecipe
     empty = mask.sum(1) == 0
     if empty.any():
         raise DataValidationError(f"{int(empty.sum())} reference models would train on no record")
-    kw = rec.train_many_kwargs(float(mask.sum(1).mean()))
+    per_model = rec.for_training_set(float(mask.sum(1).mean()))
+    notes: tuple[str, ...] = ()
+    if per_model.epsilon is None and per_model.noise_multiplier is None:
+        per_model = per_model.replace(noise_multiplier=0.0)
+        notes = ("the recipe states no noise: non-private reference models",)
     chunk = int(models_per_chunk) if models_per_chunk else (max(1, math.ceil(K / 8)) if progress else K)
     parts = []
     t0 = time.perf_counter()
     bar = tqdm(total=K, desc="training reference models", unit="model", disable=not progress, leave=False)
     for lo in range(0, K, chunk):
         hi = min(K, lo + chunk)
-        parts.append(train_many(Xa, ya, mask[lo:hi], random_state=int(rng.integers(2**62)),
-                                label="reference model (attacker)", **kw))
+        parts.append(train_many(Xa, ya, mask[lo:hi], per_model, random_state=int(rng.integers(2**62)),
+                                label="reference model (attacker)"))
         bar.update(hi - lo)
     bar.close()
     loss = parts[0].loss
     return ReferenceModels(tuple(parts), mask, rec, "binary" if loss == "bce" else "regression",
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, notes)

@@ -132,7 +132,7 @@ class Target:
     task : "binary", "multiclass" or "regression"
     feature_names : the model's feature names, or None
     n_features : the number of input columns, or None
-    recipe : how the model was trained (a :class:`attacks.shadow.TrainingRecipe` mapping),
+    recipe : how the model was trained (a :class:`~privcausal.training.DPSGDRecipe` or its mapping),
         when known: reference models then follow it
     description : in words, for reports
     """

@@ -84,7 +84,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = train_dpsgd(X[mem], y[mem], random_state=args.seed, **recipe.train_many_kwargs(half))
+        res = train_dpsgd(X[mem], y[mem], recipe.for_training_set(half), random_state=args.seed)
     t_target = time.perf_counter() - t0
     tgt = as_target(res)
     cand = Records(np.vstack([X[mem], X[non]]), np.r_[y[mem], y[non]])

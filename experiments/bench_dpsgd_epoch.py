@@ -45,7 +45,7 @@ import torch
 
 from privcausal.data import simulate_trauma
 from privcausal.training import Architecture, build_model, calibrate_noise_multiplier
-from privcausal.training._engine import Recipe, train_stacked
+from privcausal.training.engine import ResolvedRecipe as Recipe, train_stacked
 from privcausal.training._random import TorchStream
 from privcausal.training.calibrate import dpsgd_epsilon
 from privcausal.training.dpsgd import _train_opacus

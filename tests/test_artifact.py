@@ -13,7 +13,7 @@ from privcausal.exceptions import ModelFileError
 from privcausal.training import train_dpsgd
 from privcausal.training.artifact import FORMAT_VERSION, ReleasedModel, load, save
 
-FAST = dict(epochs=3, sampling_rate=0.5, random_state=0)
+FAST = dict(recipe={"epochs": 3, "sampling_rate": 0.5}, random_state=0)
 _UNPICKLED: list = []
 
 

@@ -130,7 +130,7 @@ def tiny_target():
     from privcausal.training import train_dpsgd
 
     d = simulate_trauma(600, random_state=3)
-    recipe = TrainingRecipe(architecture="logistic", epochs=30, batch_size=100, lr=0.5)
+    recipe = TrainingRecipe(architecture="logistic", epochs=30, batch_size=100, lr=0.5, noise_multiplier=0.0)
     members = d.subset(np.arange(150))
     res = train_dpsgd(members, epsilon=np.inf, random_state=0, architecture="logistic",
                       sampling_rate=100 / 150, epochs=30, lr=0.5)
@@ -201,7 +201,7 @@ def test_released_model_files_single_and_per_arm(tmp_path, trauma_small):
     assert isinstance(t, ReleasedModelTarget) and t.recipe is not None
     direct = as_target(res).statistic(d, "logit")
     np.testing.assert_allclose(t.statistic(d, "logit"), direct, rtol=1e-6, atol=1e-6)
-    est = TLearner(epsilon=np.inf, epochs=3, random_state=0).fit(d)
+    est = TLearner(epsilon=np.inf, recipe={"epochs": 3}, random_state=0).fit(d)
     t2 = as_target(str(artifact.save(est, tmp_path / "tl")))
     frame = d.covariates.assign(treatment=d.treatment, y=d.outcome)
     s = t2.statistic(t2.records(frame), "loss")  # raw covariates encoded with the recorded domain

@@ -15,7 +15,7 @@ from privcausal.estimators.cate.base import scale_outcome
 from privcausal.exceptions import DataTypeError, DataValidationError, NotFittedError, PrivCausalError
 from privcausal.training.calibrate import dpsgd_epsilon
 
-FAST = dict(epochs=4, sampling_rate=0.5, random_state=0)
+FAST = dict(recipe={"epochs": 4, "sampling_rate": 0.5}, random_state=0)
 
 
 def _continuous(n=300, seed=0, bounds=(-10.0, 10.0), effect=None):
@@ -134,7 +134,7 @@ def test_continuous_scaling_uses_declared_domain_only():
 
 def test_effects_on_original_scale():
     d = _continuous(n=600, seed=5, bounds=(-20, 30), effect=2.0)
-    est = TLearner(epsilon=math.inf, epochs=80, sampling_rate=1.0, lr=0.5, momentum=0.8,
+    est = TLearner(epsilon=math.inf, recipe={"epochs": 80, "sampling_rate": 1.0, "lr": 0.5, "momentum": 0.8},
                    random_state=0).fit(d)
     assert est.ate_ == pytest.approx(2.0, abs=0.15)
 
@@ -169,9 +169,9 @@ def test_twohead_per_sample_gradients_match_autograd():
     for hidden, act, loss in [((5,), "relu", "mse"), ((6, 4), "tanh", "bce")]:
         trunk, _ = twohead_architectures(3, hidden, act)
         res = train_twohead(rng.normal(size=(20, 3)), rng.integers(0, 2, 20),
-                            rng.integers(0, 2, 20).astype(float), trunk_hidden=hidden,
+                            rng.integers(0, 2, 20).astype(float), hidden=hidden,
                             activation=act, loss=loss, epsilon=math.inf, epochs=1,
-                            random_state=1, dtype=torch.float64)
+                            random_state=1, dtype="float64")
         X = torch.as_tensor(rng.normal(size=(7, 3)))
         t = torch.tensor([0, 1, 1, 0, 1, 0, 0])
         y = torch.as_tensor(rng.integers(0, 2, 7).astype(float))

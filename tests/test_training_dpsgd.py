@@ -19,7 +19,7 @@ from privcausal.exceptions import (
     PrivacyParameterError,
 )
 from privcausal.training import Architecture, TrainingResult, model_from_dict, train_dpsgd, train_many
-from privcausal.training._engine import clipped_sums
+from privcausal.training.engine import clipped_sums
 from privcausal.training._random import SecureStream, make_stream
 
 

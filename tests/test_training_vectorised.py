@@ -218,7 +218,7 @@ def test_poisson_sampler_is_independent_bernoulli_over_allowed_records(q):
     records; batch sizes: mean and variance of Binomial(m_k, q) within 5 standard errors;
     inclusions of two records uncorrelated (|z| < 5). A correct sampler fails one of these
     with probability below 1e-4."""
-    from privcausal.training._engine import PoissonSampler
+    from privcausal.training.sampling import PoissonSampler
     from privcausal.training._random import TorchStream
 
     K, n = 20_000, 60

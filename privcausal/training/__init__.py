@@ -1,5 +1,9 @@
 """DP-SGD training of small tabular networks, with PLD accounting.
 
+* :class:`DPSGDRecipe` is every declared setting of one training (model, clipping, noise or
+  target epsilon, sampling, steps, optimiser, normaliser), frozen; every trainer, the CATE
+  learners, the attacks' reference models and the DP-SGD audits take it.
+  :func:`plan_training` resolves it for a training set (calibration, the privacy event).
 * :func:`train_dpsgd` trains one network (linear, logistic or MLP: :class:`Architecture`)
   on encoded features (a CausalData's ``data.X``, or :func:`encode`) and returns a
   :class:`TrainingResult` (model, receipt, history, recipe). Engines: opacus (hooks and
@@ -34,10 +38,15 @@ from privcausal.training.models import (
     model_from_dict,
     parameters_to_dict,
 )
+from privcausal.training.planning import TrainingPlan, plan_training
 from privcausal.training.preprocessing import EncodedData, encode
+from privcausal.training.recipe import DPSGDRecipe
 from privcausal.training.vectorised import StackedTraining, train_many
 
 __all__ = [
+    "DPSGDRecipe",
+    "plan_training",
+    "TrainingPlan",
     "train_dpsgd",
     "TrainingResult",
     "train_many",

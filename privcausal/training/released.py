@@ -168,7 +168,7 @@ class ReleasedModel:
             if self.combine == "slearner":
                 col = torch.full((Xt.shape[0], 1), float(arm), dtype=dtype)
                 return self.network("mu")(torch.cat([Xt, col], 1)).squeeze(-1)
-            from privcausal.training._engine import _act
+            from privcausal.training.functional import act as _act
 
             phi = _act(self.activation or "identity", self.network("trunk")(Xt))
             return self.network(f"head{arm}")(phi).squeeze(-1)

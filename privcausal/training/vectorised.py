@@ -20,7 +20,7 @@ of per-chunk child streams spawned from it). Results depend on ``random_state`` 
 chunking; with a fixed ``chunk_size`` they are reproducible.
 
 Per-sample gradients are hand-written for dense stacks (see
-:mod:`privcausal.training._engine`); ``backend="func"`` computes them with torch.func (vmap
+:mod:`privcausal.training.engine`); ``backend="func"`` computes them with torch.func (vmap
 over models and samples), slower, for cross-checks.
 
 White-box audits: ``record=("noisy_grad", "clipped_grad", "params", "batch_size")`` keeps,
@@ -41,17 +41,18 @@ import torch
 
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import Receipt
-from privcausal.training._engine import per_sample_loss, stacked_forward, train_stacked
 from privcausal.training._random import RandomStream, TorchStream, make_stream
-from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
-from privcausal.training.dpsgd import (
-    _check_outcome,
-    _check_params,
+from privcausal.training.engine import train_stacked
+from privcausal.training.functional import per_sample_loss, stacked_forward
+from privcausal.training.models import Architecture, build_model, init_parameters, predict_output
+from privcausal.training.planning import (
     as_training_data,
     build_receipt,
+    check_outcome,
+    check_params,
     plan_training,
 )
-from privcausal.training.models import Architecture, build_model, init_parameters, predict_output
+from privcausal.training.recipe import DPSGDRecipe, as_recipe
 
 __all__ = ["train_many", "StackedTraining", "RECORDABLE", "BACKENDS"]
 
@@ -75,7 +76,8 @@ class StackedTraining:
         batch), ``clipped_fraction``; private diagnostics, not covered by the receipt
     records : dict kind -> dict name -> tensor (T or T+1, K_rec, ...), or empty
     record_models : indices of the recorded models (None = all)
-    config : the recipe, JSON-able
+    config : the resolved recipe, JSON-able
+    recipe : the declared :class:`~privcausal.training.DPSGDRecipe`
     """
 
     params: Mapping[str, torch.Tensor]
@@ -92,6 +94,7 @@ class StackedTraining:
     records: Mapping[str, Mapping[str, torch.Tensor]] = field(default_factory=dict)
     record_models: np.ndarray | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
+    recipe: DPSGDRecipe | None = None
 
     @property
     def n_models(self) -> int:
@@ -161,38 +164,13 @@ def _auto_chunk(n: int, q: float, arch: Architecture, itemsize: int, budget: int
     return int(max(1, min(K, budget // max(1, int(per_model)))))
 
 
-def _public_n(expected_batch_size: Any, sampling_rate: float | None) -> float | None:
-    """The training-set size implied by a declared normaliser (``E[batch] / q``), for the
-    delta warning; None when the normaliser is not declared."""
-    if expected_batch_size is None or not sampling_rate:
-        return None
-    return float(np.min(np.asarray(expected_batch_size, dtype=np.float64))) / float(sampling_rate)
-
-
 def train_many(
     X: Any,
     y: Any = None,
     mask: Any = None,
+    recipe: DPSGDRecipe | Mapping[str, Any] | None = None,
     *,
     n_models: int | None = None,
-    architecture: Any = "logistic",
-    loss: str | None = None,
-    epsilon: float | None = None,
-    delta: float = 1e-5,
-    noise_multiplier: float | None = None,
-    epochs: float | None = None,
-    steps: int | None = None,
-    batch_size: float | None = None,
-    sampling_rate: float | None = None,
-    expected_batch_size: Any = None,
-    max_grad_norm: float = 1.0,
-    lr: float = 0.1,
-    optimizer: str = "sgd",
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    hidden: Any = None,
-    activation: str | None = None,
     backend: str = "handwritten",
     random_state: Any = None,
     secure_mode: bool | None = None,
@@ -202,9 +180,8 @@ def train_many(
     max_record_bytes: int = 2**30,
     chunk_size: int | None = None,
     memory_budget: int = 256 * 2**20,
-    max_noise_multiplier: float = NOISE_MULTIPLIER_CAP,
-    dtype: Any = "float32",
     label: str | None = None,
+    **settings: Any,
 ) -> StackedTraining:
     """Train K independent DP-SGD models in one pass.
 
@@ -213,21 +190,26 @@ def train_many(
     X, y : encoded features (n, d) and outcome (n,), or a CausalData with ``y=None``
     mask : (K, n) bool, which records each model may train on; None = all records for
         ``n_models`` models
+    recipe : a :class:`~privcausal.training.DPSGDRecipe` (or a mapping of its fields), one for
+        all K models; keyword ``settings`` (its field names) override it. In it,
+        ``batch_size`` or ``sampling_rate`` set one q for all models (q = batch_size / n), and
+        ``expected_batch_size`` is a declared normaliser, one for all models or one per model
+        (default ``q * m_k`` from the exact record counts, which the receipt then treats as
+        public).
     n_models : K when ``mask`` is None
-    batch_size or sampling_rate : q = batch_size / n, or q directly (one q for all models)
-    expected_batch_size : a declared normaliser, one for all models or one per model (default
-        ``q * m_k`` from the exact record counts, which the receipt then treats as public)
     init_params : starting parameters, unstacked (the same start for every model) or
         stacked (K, ...); default independent random draws
     record, record_models, max_record_bytes : what to keep for white-box audits (see the
         module docstring)
     chunk_size, memory_budget : models per pass (default: as many as fit the budget)
-    Other parameters as in :func:`~privcausal.training.train_dpsgd`.
+    backend : "handwritten" (the default) or "func" (torch.func, for cross-checks)
+    random_state, secure_mode, label : as in :func:`~privcausal.training.train_dpsgd`.
 
     Returns
     -------
     StackedTraining
     """
+    rec = as_recipe(recipe, settings)
     Xa, ya, implied = as_training_data(X, y)
     n, d = Xa.shape
     if backend not in BACKENDS:
@@ -256,19 +238,15 @@ def train_many(
         if bool(mask_np.all()):
             mask_t = None
     lab = label or "DP-SGD model (one of many)"
-    plan = plan_training(
-        n, d, architecture=architecture, loss=loss, epsilon=epsilon, delta=delta,
-        noise_multiplier=noise_multiplier, epochs=epochs, steps=steps, batch_size=batch_size,
-        sampling_rate=sampling_rate, max_grad_norm=max_grad_norm, lr=lr, optimizer=optimizer,
-        momentum=momentum, weight_decay=weight_decay, betas=betas,
-        max_noise_multiplier=max_noise_multiplier, hidden=hidden, activation=activation,
-        backend=backend, dtype=dtype, implied_loss=implied, label=lab,
-        public_n=_public_n(expected_batch_size, sampling_rate),
-    )
+    expected_batch_size = rec.expected_batch_size
+    plan = plan_training(n, d, rec, backend=backend, implied_loss=implied, label=lab)
     r = plan.recipe
-    _check_outcome(ya, r.loss)
+    check_outcome(ya, r.loss)
     if expected_batch_size is not None:
-        eb = np.broadcast_to(np.asarray(expected_batch_size, dtype=np.float64), (K,))
+        eb = np.asarray(expected_batch_size, dtype=np.float64).ravel()
+        if eb.size not in (1, K):
+            raise DataValidationError(f"expected_batch_size: give one number or {K} (one per model)")
+        eb = np.broadcast_to(eb, (K,))
         if not (np.all(eb > 0) and np.all(np.isfinite(eb))):
             raise PrivacyParameterError("expected_batch_size must be positive and finite")
         normaliser = torch.as_tensor(eb.copy(), dtype=torch.float64)
@@ -307,7 +285,7 @@ def train_many(
     n_chunks = (K + cs - 1) // cs
     streams = _spawn(stream, n_chunks)
     if init_params is not None:
-        init_all = _check_params(init_params, r.architecture, r.dtype, stacked=True, n_models=K)
+        init_all = check_params(init_params, r.architecture, r.dtype, stacked=True, n_models=K)
     out_params: list[dict[str, torch.Tensor]] = []
     hists: list[dict[str, torch.Tensor]] = []
     rec_parts: list[dict[str, list[dict[str, torch.Tensor]]]] = []
@@ -360,5 +338,5 @@ def train_many(
         noise_multiplier=r.noise_multiplier, max_grad_norm=r.max_grad_norm,
         sampling_rate=r.sampling_rate, steps=r.steps, receipt=receipt, mask=mask_np,
         normaliser=normaliser.numpy(), history=history, records=records,
-        record_models=rec_idx, config=config,
+        record_models=rec_idx, config=config, recipe=rec,
     )

@@ -27,6 +27,7 @@ from privcausal.estimators.cate.slearner import SLearner
 from privcausal.estimators.cate.tarnet import TARNet
 from privcausal.estimators.cate.tlearner import TLearner
 from privcausal.exceptions import PrivCausalError
+from privcausal.training.recipe import RECIPE_FIELDS, as_recipe
 
 __all__ = ["CATELearner", "TLearner", "SLearner", "TARNet", "CATE_LEARNERS", "make_cate_learner"]
 
@@ -42,9 +43,18 @@ CATE_LEARNERS: dict[str, tuple[type, dict[str, Any]]] = {
 
 def make_cate_learner(name: str, *, epsilon: float = 1.0, delta: float = 1e-5,
                       random_state: Any = None, **kwargs: Any) -> CATELearner:
-    """Build the learner registered as ``name``; the non-private names ignore ``epsilon``."""
+    """Build the learner registered as ``name``; the non-private names ignore ``epsilon``.
+
+    ``kwargs`` are the learner's parameters (``average_last``, ``ate_budget_share``, ...) and,
+    for convenience, fields of its :class:`~privcausal.training.DPSGDRecipe` (``epochs=20``),
+    which go into ``recipe`` on top of the learner's default recipe.
+    """
     if name not in CATE_LEARNERS:
         raise PrivCausalError(f"unknown CATE learner {name!r}; choose from {', '.join(CATE_LEARNERS)}")
     cls, fixed = CATE_LEARNERS[name]
+    settings = {k: kwargs.pop(k) for k in list(kwargs) if k in RECIPE_FIELDS}
+    if settings:
+        given = kwargs.pop("recipe", None)
+        kwargs["recipe"] = as_recipe(given, settings, base=cls.default_recipe)
     params = {"epsilon": epsilon, "delta": delta, "random_state": random_state, **kwargs, **fixed}
     return cls(**params)

@@ -22,22 +22,21 @@ the tests check them against torch autograd.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import torch
 
-from privcausal.exceptions import DataValidationError, PrivacyLeakWarning, PrivacyParameterError
-from privcausal.privacy import PrivacyEvent, Receipt, make_receipt
-from privcausal.training._engine import CLIP_EPS, _act, _act_grad, loss_grad, per_sample_loss
+from privcausal.exceptions import DataValidationError, PrivacyParameterError
+from privcausal.privacy import Receipt
 from privcausal.training._random import make_stream
-from privcausal.estimators.cate._fit import calibrated_sigma
-from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP, dpsgd_epsilon, dpsgd_privacy_event
+from privcausal.training.functional import CLIP_EPS, act, act_grad, loss_grad, per_sample_loss
 from privcausal.training.models import ACTIVATIONS, Architecture
-from privcausal.validation import check_delta, check_epsilon
+from privcausal.training.planning import build_receipt, plan_training
+from privcausal.training.recipe import DPSGDRecipe, as_recipe
 
 __all__ = ["TwoHeadResult", "train_twohead", "twohead_forward", "twohead_architectures"]
 
@@ -73,7 +72,7 @@ def twohead_forward(trunk: Architecture, params: Mapping[str, torch.Tensor], X: 
         Z = A @ params["trunk." + w].T + params["trunk." + b]
         acts.append(A)
         pres.append(Z)
-        A = _act(trunk.activation, Z)
+        A = act(trunk.activation, Z)
     F = A @ params["head.weight"].T + params["head.bias"]
     return (F, A, acts, pres) if keep else F
 
@@ -90,13 +89,13 @@ def _clipped_sums(trunk: Architecture, p: Mapping[str, torch.Tensor], Xb: torch.
     names = _trunk_names(trunk)
     L = len(names)
     deltas: list[torch.Tensor] = [None] * L  # type: ignore[list-item]
-    delta = g.unsqueeze(-1) * Wt * _act_grad(trunk.activation, pres[-1], phi)
+    delta = g.unsqueeze(-1) * Wt * act_grad(trunk.activation, pres[-1], phi)
     for i in range(L - 1, -1, -1):
         deltas[i] = delta
         a_in = acts[i]
         sq = sq + (delta * delta).sum(-1) * ((a_in * a_in).sum(-1) + 1.0)
         if i > 0:
-            delta = (delta @ p["trunk." + names[i][0]]) * _act_grad(
+            delta = (delta @ p["trunk." + names[i][0]]) * act_grad(
                 trunk.activation, pres[i - 1], acts[i])
     norms = torch.sqrt(sq)
     c = torch.ones_like(norms) if math.isinf(C) else torch.clamp(C / (norms + CLIP_EPS), max=1.0)
@@ -149,66 +148,44 @@ def train_twohead(
     X: np.ndarray,
     t: np.ndarray,
     y: np.ndarray,
+    recipe: DPSGDRecipe | Mapping[str, Any] | None = None,
     *,
-    trunk_hidden: tuple[int, ...] = (16,),
-    activation: str = "relu",
-    loss: str = "mse",
-    epsilon: float = 1.0,
-    delta: float = 1e-5,
-    epochs: float = 10.0,
-    batch_size: float | None = None,
-    sampling_rate: float | None = None,
-    expected_batch_size: float | None = None,
-    max_grad_norm: float = 1.0,
-    lr: float = 0.1,
-    optimizer: str = "sgd",
-    momentum: float = 0.0,
-    weight_decay: float = 0.0,
+    average_last: float = 0.0,
     random_state: Any = None,
     secure_mode: bool | None = None,
-    max_noise_multiplier: float = NOISE_MULTIPLIER_CAP,
-    average_last: float = 0.0,
-    dtype: torch.dtype = torch.float32,
     label: str = "two-head network (TARNet)",
+    **settings: Any,
 ) -> TwoHeadResult:
     """Train the two-head network with DP-SGD (``epsilon=inf``: no clipping, no noise).
+
+    ``recipe`` (a :class:`~privcausal.training.DPSGDRecipe`; keyword ``settings`` override its
+    fields): ``hidden`` are the trunk's widths (default (16,)), ``activation`` the trunk's,
+    ``loss`` "mse" (default) or "bce"; the sampling, length, noise, clipping, optimiser and
+    normaliser as for every trainer, planned by
+    :func:`~privcausal.training.planning.plan_training`.
 
     ``average_last`` in [0, 1): return the mean of the iterates of the last fraction of the
     steps (tail averaging; post-processing of the iterates, which the DP-SGD analysis covers
     since it bounds the release of every iterate), 0 = the last iterate.
     """
+    base = DPSGDRecipe(architecture="mlp", hidden=(16,), activation="relu", loss="mse", epsilon=1.0)
+    rec = as_recipe(recipe, settings, base=base)
+    if rec.architecture != "mlp":
+        raise DataValidationError("the two-head network's trunk is an MLP: leave architecture='mlp' "
+                                  "and give its widths as hidden")
     n, d = X.shape
-    eps = check_epsilon(epsilon)
-    delta = check_delta(delta)
-    if optimizer not in ("sgd", "adam"):
-        raise DataValidationError("optimizer must be 'sgd' or 'adam'")
-    if loss not in ("mse", "bce"):
-        raise DataValidationError("loss must be 'mse' or 'bce'")
+    trunk_hidden = tuple(rec.hidden or (16,))
+    activation = rec.activation or "relu"
     trunk, head = twohead_architectures(d, trunk_hidden, activation)
-    if sampling_rate is not None:
-        # declared, so public: q (and with it the receipt) does not depend on the record count
-        q = float(sampling_rate)
-        if not 0 < q <= 1:
-            raise PrivacyParameterError("sampling_rate must lie in (0, 1]")
-    else:
-        b = float(min(256, n) if batch_size is None else batch_size)
-        if not 0 < b <= n:
-            raise PrivacyParameterError("batch_size must be positive and at most the number of training records")
-        q = b / n
-    T = max(1, int(round(float(epochs) / q)))
-    if math.isfinite(eps):
-        if delta == 0:
-            raise PrivacyParameterError("DP-SGD needs delta > 0")
-        sigma = calibrated_sigma(eps, delta, q, T, max_noise_multiplier)
-        C = float(max_grad_norm)
-        if not C > 0 or math.isinf(C):
-            raise PrivacyParameterError("max_grad_norm must be positive and finite")
-        n_ref = n if expected_batch_size is None else float(expected_batch_size) / q  # released size
-        if delta >= 1.0 / max(n_ref, 1.0):
-            warnings.warn(f"delta={delta:g} is not below 1/(number of training records); choose "
-                          "delta well below it", PrivacyLeakWarning, stacklevel=3)
-    else:
-        sigma, C = 0.0, math.inf
+    if rec.loss not in ("mse", "bce"):
+        raise DataValidationError("loss must be 'mse' or 'bce'")
+    plan = plan_training(n, d, rec, implied_loss=rec.loss, label=label)
+    r = plan.recipe
+    q, T, sigma, C, loss = r.sampling_rate, r.steps, r.noise_multiplier, r.max_grad_norm, r.loss
+    lr, optimizer, momentum, weight_decay, dtype = r.lr, r.optimizer, r.momentum, r.weight_decay, r.dtype
+    beta1, beta2 = r.betas
+    expected_batch_size = rec.expected_batch_size
+    eps = math.inf if not rec.is_private else (rec.epsilon if rec.epsilon is not None else 1.0)
     stream = make_stream(random_state, secure_mode if math.isfinite(eps) else
                          (False if random_state is None else secure_mode))
     # initial parameters: torch's default nn.Linear distribution (public randomness)
@@ -224,7 +201,7 @@ def train_twohead(
     tt = torch.as_tensor(np.asarray(t), dtype=torch.long)
     yt = torch.as_tensor(y, dtype=dtype)
     if expected_batch_size is not None:  # declared (the learner's q x noisy count): public
-        norm = float(expected_batch_size)
+        norm = float(np.ravel(expected_batch_size)[0])
         if not norm > 0 or math.isinf(norm):
             raise PrivacyParameterError("expected_batch_size must be positive and finite")
     else:
@@ -262,11 +239,11 @@ def train_twohead(
                         g = buf
                     p[name] = p[name] - lr * g
                 else:
-                    m = st.get("m", torch.zeros_like(g)).mul_(0.9).add_(g, alpha=0.1)
-                    v = st.get("v", torch.zeros_like(g)).mul_(0.999).addcmul_(g, g, value=0.001)
+                    m = st.get("m", torch.zeros_like(g)).mul_(beta1).add_(g, alpha=1 - beta1)
+                    v = st.get("v", torch.zeros_like(g)).mul_(beta2).addcmul_(g, g, value=1 - beta2)
                     st["m"], st["v"] = m, v
-                    bc1, bc2 = 1 - 0.9 ** (step + 1), 1 - 0.999 ** (step + 1)
-                    p[name] = p[name] - (lr / bc1) * m / ((v.sqrt() / math.sqrt(bc2)) + 1e-8)
+                    bc1, bc2 = 1 - beta1 ** (step + 1), 1 - beta2 ** (step + 1)
+                    p[name] = p[name] - (lr / bc1) * m / ((v.sqrt() / math.sqrt(bc2)) + r.adam_eps)
             if step >= avg_from:
                 for name in p:
                     acc[name] += p[name]
@@ -274,33 +251,21 @@ def train_twohead(
         p = {k_: v / (T - avg_from) for k_, v in acc.items()}
     notes = [
         "one DP-SGD run on all records (shared trunk): sequential, no parallel composition",
-        f"Poisson sampling rate q={q:.6g}, {T} steps ({T * q:.4g} epochs)",
-        ("the normaliser is the declared expected batch size" if expected_batch_size is not None
-         else "the normaliser q*n uses the number of training records, treated as public (as opacus)"),
+        *plan.notes,
+        *(["the normaliser is the declared expected batch size"] if plan.declared_normaliser else []),
         "each record's gradient (trunk and its own arm's head) is clipped as a whole; noise is "
         "added to both heads",
-        "training history (losses, clipping rates) is not covered by this receipt",
     ]
     if avg_from < T:
         notes.append(
             f"released parameters: mean of the iterates of the last {T - avg_from} of {T} steps "
             "(tail averaging; post-processing of iterates the DP-SGD analysis already covers)"
         )
-    if sigma > 0:
-        ev = dpsgd_privacy_event(sigma, q, T, delta, label)
-        notes.append(f"per-sample clipping to L2 norm {C:g}, noise multiplier {sigma:.6g}")
-        receipt = Receipt(
-            release=f"{label}: trunk {trunk.to_dict()}, heads {head.to_dict()} trained on the records",
-            mechanism=ev.mechanism, epsilon=ev.epsilon, delta=delta,
-            accountant="PLD (dp-accounting)", noise=stream.description,
-            epsilon_rdp=dpsgd_epsilon(sigma, q, T, delta, "rdp"), epsilon_budget=eps,
-            delta_budget=delta, events=(ev,), notes=tuple(notes),
-        )
-    else:
-        ev = PrivacyEvent.non_private(label)
-        notes.append("non-private twin: no clipping, no noise")
-        receipt = make_receipt(f"{label} (non-private twin)", [ev], noise="no noise (non-private twin)",
-                               notes=notes, epsilon_budget=math.inf)
+    plan = dataclasses.replace(plan, notes=tuple(notes))
+    noise = stream.description if sigma > 0 else "no noise (non-private twin)"
+    release = (f"{label}: trunk {trunk.to_dict()}, heads {head.to_dict()} trained on the records"
+               if sigma > 0 else f"{label} (non-private twin)")
+    receipt = build_receipt(plan, noise, release)
     config = {"trunk_hidden": list(trunk_hidden), "activation": activation, "loss": loss,
               "noise_multiplier": sigma, "max_grad_norm": C if math.isfinite(C) else "inf",
               "sampling_rate": q, "steps": T, "epochs": T * q, "lr": lr, "optimizer": optimizer,

@@ -29,7 +29,7 @@ everything ``fit`` exposes.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -40,9 +40,11 @@ from privcausal.exceptions import NotFittedError, PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt, parallel
 from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
+from privcausal.training.recipe import DPSGDRecipe, as_recipe
 from privcausal.validation import check_alpha, check_delta, check_epsilon
 
-__all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum"]
+__all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum",
+           "with_normaliser"]
 
 
 def effect_bound(data: CausalData) -> float:
@@ -122,22 +124,69 @@ def release_effect_sq(tau: Any, bound: float, epsilon: float, random_state: Any 
     return float(m.randomise(float(t @ t), random_state)), m
 
 
-def trainer_normaliser(learner: Any, q: float, total: bool = False) -> dict[str, Any]:
-    """``expected_batch_size`` for the trainer: q times the noisy arm sizes the learner released
-    (their sum for one network on all records); nothing for the non-private twin."""
-    counts = getattr(learner, "_normalisers", None)
-    if counts is None:
-        return {}
-    eb = float(q) * (counts.sum() if total else counts)
-    return {"expected_batch_size": np.maximum(eb, 1e-3)}
+def with_normaliser(recipe: DPSGDRecipe, arm_sizes: np.ndarray | None, *, total: bool = False) -> DPSGDRecipe:
+    """The training recipe with its normaliser: ``expected_batch_size`` is q times the noisy arm
+    sizes the learner released (one per arm, or their sum for one network on all records); the
+    recipe unchanged for the non-private twin (``arm_sizes`` None)."""
+    if arm_sizes is None:
+        return recipe
+    eb = np.maximum(float(recipe.sampling_rate) * np.asarray(arm_sizes, dtype=np.float64), 1e-3)
+    return recipe.replace(expected_batch_size=float(eb.sum()) if total else tuple(eb))
 
 
 class CATELearner(BaseEstimator):
-    """Base class: subclasses implement ``_train(data, X, t, y_scaled, loss)`` returning a
-    :class:`~privcausal.training.artifact.ReleasedModel`."""
+    """Base class of the DP CATE learners (``epsilon=math.inf``: the non-private twin, the same
+    recipe without clipping or noise).
+
+    Parameters
+    ----------
+    epsilon, delta : the guarantee of everything ``fit`` releases (the networks, the noisy arm
+        sizes and the ATE)
+    recipe : how the networks are trained: a :class:`~privcausal.training.DPSGDRecipe`, used as
+        it is, or a mapping of its fields, applied on top of the learner's
+        ``default_recipe`` (e.g. ``recipe={"epochs": 20}``); None = ``default_recipe``. Its
+        ``epsilon``, ``noise_multiplier`` and ``expected_batch_size`` stay unset: the learner
+        calibrates the noise for its share of ``epsilon`` and divides by q times its noisy
+        arm sizes. ``sampling_rate`` (not ``batch_size``) sets the Poisson rate, so that q
+        does not depend on a record count.
+    average_last : release the mean of the iterates of this last fraction of steps (0: last)
+    random_state : None (secure noise) or a seed (experiments only; the receipt says so)
+    secure_mode : as in :func:`~privcausal.training.train_dpsgd`
+    ate_budget_share : the share of epsilon spent on the noisy arm sizes and the ATE release
+
+    Subclasses set ``default_recipe`` and implement ``_train(data, X, t, y_scaled, loss,
+    recipe, arm_sizes)`` returning a :class:`~privcausal.training.artifact.ReleasedModel`.
+    """
 
     #: Name in :data:`privcausal.estimators.cate.CATE_LEARNERS` of the private version.
     learner_name: str = ""
+    #: The learner's training recipe when ``recipe`` is None (fields overridden by a mapping).
+    default_recipe: ClassVar[DPSGDRecipe] = DPSGDRecipe()
+
+    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5,
+                 recipe: DPSGDRecipe | Mapping[str, Any] | None = None, average_last: float = 0.5,
+                 random_state: Any = None, secure_mode: bool | None = None,
+                 ate_budget_share: float = 0.1) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.recipe = recipe
+        self.average_last = average_last
+        self.random_state = random_state
+        self.secure_mode = secure_mode
+        self.ate_budget_share = ate_budget_share
+
+    def training_recipe(self) -> DPSGDRecipe:
+        """The recipe the networks are trained with (before the learner sets its epsilon
+        share, delta and normaliser)."""
+        r = as_recipe(self.recipe, base=self.default_recipe)
+        if r.epsilon is not None or r.noise_multiplier is not None or r.expected_batch_size is not None:
+            raise PrivacyParameterError(
+                "the learner's epsilon sets the noise and its noisy arm sizes the normaliser: "
+                "leave the recipe's epsilon, noise_multiplier and expected_batch_size unset")
+        if r.sampling_rate is None:
+            raise PrivacyParameterError("the CATE learners need the recipe's sampling_rate (a "
+                                        "declared Poisson rate), not a batch_size")
+        return r
 
     def fit(self, data: CausalData) -> "CATELearner":
         data = check_causal_data(data, min_per_arm=2)
@@ -150,17 +199,17 @@ class CATELearner(BaseEstimator):
         if private and not 0.0 < share < 1.0:
             raise PrivacyParameterError("ate_budget_share must lie in (0, 1)")
         eps_model, eps_ate = (eps * (1 - share), eps * share) if private else (eps, eps)
+        training = self.training_recipe().replace(epsilon=eps_model, delta=delta)
         X = data.X
         t = data.treatment.astype(np.int64)
         ys, loss = scale_outcome(data.outcome, data)
         rs = self.random_state
         rng = None if rs is None else np.random.default_rng(np.random.SeedSequence([int(rs) if not hasattr(rs, "integers") else int(rs.integers(2**31)), 0xA7E]))
+        arm_sizes = None
         if private:  # noisy arm sizes first: the DP-SGD normalisers are q times these
             counts, m_cnt = release_arm_counts(t, eps_ate * COUNT_SHARE, rng)
-            self._normalisers = np.maximum(counts, 1.0)
-        else:
-            self._normalisers = None
-        model = self._train(data, X, t, ys, loss, eps_model, delta)
+            arm_sizes = np.maximum(counts, 1.0)
+        model = self._train(data, X, t, ys, loss, training, arm_sizes)
         self.model_ = model
         self.diagnostics_ = LocalDiagnostics.of(data)
         self.n_features_in_ = X.shape[1]
@@ -201,7 +250,7 @@ class CATELearner(BaseEstimator):
         )
         return self
 
-    def _train(self, data, X, t, ys, loss, epsilon, delta):  # pragma: no cover - abstract
+    def _train(self, data, X, t, ys, loss, recipe, arm_sizes):  # pragma: no cover - abstract
         raise NotImplementedError
 
     # ------------------------------------------------------------------ use
@@ -250,10 +299,12 @@ class CATELearner(BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _recipe(self) -> dict[str, Any]:
-        """The hyperparameters, JSON-able, for the artifact."""
+        """The hyperparameters, JSON-able, for the artifact (the recipe as its fields)."""
         out = {}
         for k, v in self.get_params().items():
-            if k == "random_state":
+            if k == "recipe":
+                out[k] = self.training_recipe().to_dict()
+            elif k == "random_state":
                 out[k] = "seeded" if v is not None else None  # never the seed itself
             elif isinstance(v, float) and not math.isfinite(v):
                 out[k] = "inf" if v > 0 else "-inf"

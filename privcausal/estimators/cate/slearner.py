@@ -9,16 +9,15 @@ effect (the coefficient of t): the default is a small MLP, which can express het
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from privcausal.estimators.cate._fit import fit_networks
-from privcausal.estimators.cate.base import CATELearner, outcome_spec, trainer_normaliser
+from privcausal.estimators.cate.base import CATELearner, outcome_spec, with_normaliser
 from privcausal.privacy import Receipt
 from privcausal.training.artifact import ReleasedModel
-from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
-from privcausal.training.dpsgd import resolve_architecture
+from privcausal.training.planning import resolve_architecture
+from privcausal.training.recipe import DPSGDRecipe
 
 __all__ = ["SLearner"]
 
@@ -26,57 +25,27 @@ __all__ = ["SLearner"]
 class SLearner(CATELearner):
     """DP S-learner (``epsilon=math.inf``: the non-private twin).
 
-    Parameters
-    ----------
-    epsilon, delta : the guarantee of the single DP-SGD run
-    architecture : "mlp" (default, with ``hidden`` and ``activation``), "linear",
-        "logistic" or an Architecture (input dimension: encoded features + 1)
-    Other parameters as in :class:`~privcausal.estimators.cate.TLearner`.
+    Parameters as in :class:`~privcausal.estimators.cate.CATELearner`; ``epsilon, delta`` are
+    the guarantee of the single DP-SGD run. The default recipe: an MLP (hidden (32,), ReLU; or
+    "linear", "logistic", an Architecture; input dimension: encoded features + 1), 100 epochs
+    at sampling rate 0.27, clipping 0.5, Adam with lr 0.01.
     """
 
     learner_name = "dp-slearner"
+    default_recipe = DPSGDRecipe(architecture="mlp", hidden=(32,), activation="relu", epochs=100.0,
+                                 sampling_rate=0.27, max_grad_norm=0.5, lr=0.01, optimizer="adam")
 
-    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, architecture: Any = "mlp",
-                 hidden: Any = (32,), activation: str = "relu", epochs: float = 100.0,
-                 sampling_rate: float = 0.27, max_grad_norm: float = 0.5, lr: float = 0.01,
-                 optimizer: str = "adam", momentum: float = 0.0, weight_decay: float = 0.0,
-                 average_last: float = 0.5, random_state: Any = None,
-                 secure_mode: bool | None = None,
-                 max_noise_multiplier: float = NOISE_MULTIPLIER_CAP,
-                 ate_budget_share: float = 0.1) -> None:
-        self.epsilon = epsilon
-        self.delta = delta
-        self.architecture = architecture
-        self.hidden = hidden
-        self.activation = activation
-        self.epochs = epochs
-        self.sampling_rate = sampling_rate
-        self.max_grad_norm = max_grad_norm
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.average_last = average_last
-        self.random_state = random_state
-        self.secure_mode = secure_mode
-        self.max_noise_multiplier = max_noise_multiplier
-        self.ate_budget_share = ate_budget_share
-
-    def _train(self, data, X, t, ys, loss, epsilon, delta) -> ReleasedModel:
+    def _train(self, data, X, t, ys, loss, recipe, arm_sizes) -> ReleasedModel:
         Xa = np.hstack([X, t.astype(np.float64)[:, None]])
-        a = self.architecture
-        arch = resolve_architecture(a, Xa.shape[1], self.hidden, self.activation)
+        arch = resolve_architecture(recipe.architecture, Xa.shape[1], recipe.hidden, recipe.activation)
+        epsilon, delta = recipe.epsilon, recipe.delta
         init = None
         if arch.kind in ("linear", "logistic"):
             init = {k: np.zeros(s) for k, s in arch.parameter_shapes.items()}
+        training = with_normaliser(recipe.replace(architecture=arch, loss=loss), arm_sizes, total=True)
         weights, rec, notes, cfg = fit_networks(
-            Xa, ys, None, architecture=arch, loss=loss, epsilon=epsilon, delta=delta,
-            average_last=self.average_last, label="S-learner model", epochs=self.epochs,
-            sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm, lr=self.lr,
-            optimizer=self.optimizer, momentum=self.momentum, weight_decay=self.weight_decay,
-            random_state=self.random_state, secure_mode=self.secure_mode,
-            max_noise_multiplier=self.max_noise_multiplier, init_params=init,
-            **trainer_normaliser(self, self.sampling_rate, total=True),
+            Xa, ys, None, training, average_last=self.average_last, label="S-learner model",
+            random_state=self.random_state, secure_mode=self.secure_mode, init_params=init,
         )
         private = math.isfinite(rec.epsilon)
         notes = [

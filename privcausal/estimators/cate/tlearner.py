@@ -16,16 +16,15 @@ The effect is ``mu_1(x) - mu_0(x)``. The default networks are linear (``mse``) o
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from privcausal.estimators.cate._fit import fit_networks
-from privcausal.estimators.cate.base import CATELearner, outcome_spec, trainer_normaliser
+from privcausal.estimators.cate.base import CATELearner, outcome_spec, with_normaliser
 from privcausal.privacy import Receipt, parallel
 from privcausal.training.artifact import ReleasedModel
-from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
-from privcausal.training.dpsgd import resolve_architecture
+from privcausal.training.planning import resolve_architecture
+from privcausal.training.recipe import DPSGDRecipe
 
 __all__ = ["TLearner"]
 
@@ -34,66 +33,32 @@ class TLearner(CATELearner):
     """DP T-learner (``epsilon=math.inf``: the non-private twin, same recipe without
     clipping or noise).
 
-    Parameters
-    ----------
-    epsilon, delta : the guarantee of the pair of models (parallel composition)
-    architecture : "auto" (linear for a continuous outcome, logistic for a binary one),
-        "linear", "logistic", "mlp" (with ``hidden``, ``activation``), or an Architecture
-    epochs : passes over each arm (steps = epochs / sampling_rate)
-    sampling_rate : Poisson sampling rate q, the same for both arms
-    max_grad_norm, lr, optimizer, momentum, weight_decay : the DP-SGD recipe
-    average_last : release the mean of the iterates of this last fraction of steps (0: last)
-    random_state : None (secure noise) or a seed (experiments only; the receipt says so)
+    Parameters as in :class:`~privcausal.estimators.cate.CATELearner`; ``epsilon, delta`` are
+    the guarantee of the pair of models (parallel composition). The default recipe:
+    architecture "auto" (linear for a continuous outcome, logistic for a binary one; or
+    "linear", "logistic", "mlp" with ``hidden`` and ``activation``, or an Architecture), 50
+    epochs over each arm at sampling rate 1, clipping 0.3, SGD with lr 0.1 and momentum 0.5.
     """
 
     learner_name = "dp-tlearner"
+    default_recipe = DPSGDRecipe(architecture="auto", hidden=(16,), activation="relu", epochs=50.0,
+                                 sampling_rate=1.0, max_grad_norm=0.3, lr=0.1, optimizer="sgd",
+                                 momentum=0.5)
 
-    def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-5, architecture: Any = "auto",
-                 hidden: Any = (16,), activation: str = "relu", epochs: float = 50.0,
-                 sampling_rate: float = 1.0, max_grad_norm: float = 0.3, lr: float = 0.1,
-                 optimizer: str = "sgd", momentum: float = 0.5, weight_decay: float = 0.0,
-                 average_last: float = 0.5, random_state: Any = None,
-                 secure_mode: bool | None = None,
-                 max_noise_multiplier: float = NOISE_MULTIPLIER_CAP,
-                 ate_budget_share: float = 0.1) -> None:
-        self.epsilon = epsilon
-        self.delta = delta
-        self.architecture = architecture
-        self.hidden = hidden
-        self.activation = activation
-        self.epochs = epochs
-        self.sampling_rate = sampling_rate
-        self.max_grad_norm = max_grad_norm
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.average_last = average_last
-        self.random_state = random_state
-        self.secure_mode = secure_mode
-        self.max_noise_multiplier = max_noise_multiplier
-        self.ate_budget_share = ate_budget_share
-
-    def _arch(self, d: int, loss: str):
-        a = self.architecture
+    def _train(self, data, X, t, ys, loss, recipe, arm_sizes) -> ReleasedModel:
+        a = recipe.architecture
         if isinstance(a, str) and a == "auto":
             a = "logistic" if loss == "bce" else "linear"
-        return resolve_architecture(a, d, self.hidden, self.activation)
-
-    def _train(self, data, X, t, ys, loss, epsilon, delta) -> ReleasedModel:
-        arch = self._arch(X.shape[1], loss)
+        arch = resolve_architecture(a, X.shape[1], recipe.hidden, recipe.activation)
+        epsilon, delta = recipe.epsilon, recipe.delta
         mask = np.vstack([t == 0, t == 1])
         init = None
         if arch.kind in ("linear", "logistic"):  # zero start: no random offset to undo
             init = {k: np.zeros(s) for k, s in arch.parameter_shapes.items()}
+        training = with_normaliser(recipe.replace(architecture=arch, loss=loss), arm_sizes)
         weights, rec, notes, cfg = fit_networks(
-            X, ys, mask, architecture=arch, loss=loss, epsilon=epsilon, delta=delta,
-            average_last=self.average_last, label="T-learner arm model", epochs=self.epochs,
-            sampling_rate=self.sampling_rate, max_grad_norm=self.max_grad_norm, lr=self.lr,
-            optimizer=self.optimizer, momentum=self.momentum, weight_decay=self.weight_decay,
-            random_state=self.random_state, secure_mode=self.secure_mode,
-            max_noise_multiplier=self.max_noise_multiplier, init_params=init,
-            **trainer_normaliser(self, self.sampling_rate),
+            X, ys, mask, training, average_last=self.average_last, label="T-learner arm model",
+            random_state=self.random_state, secure_mode=self.secure_mode, init_params=init,
         )
         ev = rec.events[0]
         par = parallel([ev, ev], "T-learner: mu_0 on the control records, mu_1 on the treated records")

@@ -32,16 +32,16 @@ from typing import Any, Callable
 
 import torch
 
+from privcausal.training.functional import CLIP_EPS, act_grad, loss_grad, per_sample_loss, stacked_forward
 from privcausal.training.models import Architecture
+from privcausal.training.sampling import PoissonSampler
 
-__all__ = ["Recipe", "train_stacked", "stacked_forward", "clipped_sums", "PoissonSampler", "CLIP_EPS"]
-
-#: Opacus's clipping factor is ``C / (norm + 1e-6)``, capped at 1; we use the same.
-CLIP_EPS = 1e-6
+__all__ = ["ResolvedRecipe", "train_stacked", "clipped_sums", "stacked_forward", "per_sample_loss",
+           "PoissonSampler", "CLIP_EPS"]
 
 
 @dataclass(frozen=True)
-class Recipe:
+class ResolvedRecipe:
     """A resolved DP-SGD recipe (everything but the data and the randomness)."""
 
     architecture: Architecture
@@ -58,98 +58,6 @@ class Recipe:
     adam_eps: float = 1e-8
     backend: str = "handwritten"
     dtype: torch.dtype = torch.float32
-
-
-# --------------------------------------------------------------------------- activations
-def _act(name: str, z: torch.Tensor) -> torch.Tensor:
-    if name == "relu":
-        return torch.relu(z)
-    if name == "tanh":
-        return torch.tanh(z)
-    if name == "sigmoid":
-        return torch.sigmoid(z)
-    if name == "elu":
-        return torch.nn.functional.elu(z)
-    if name == "softplus":
-        return torch.nn.functional.softplus(z)
-    if name == "silu":
-        return torch.nn.functional.silu(z)
-    return z
-
-
-def _act_grad(name: str, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """d act / d z, given the pre-activation z and the activation a = act(z)."""
-    if name == "relu":
-        # 1{z > 0} from a = relu(z) >= 0: ceil(min(a, 1)) is 0 at 0 and 1 above (exact),
-        # and faster on CPU than sign() or a comparison cast to float
-        return torch.clamp(a, max=1.0).ceil_()
-    if name == "tanh":
-        return 1.0 - a * a
-    if name == "sigmoid":
-        return a * (1.0 - a)
-    if name == "elu":
-        return torch.where(z > 0, torch.ones_like(z), a + 1.0)
-    if name == "softplus":
-        return torch.sigmoid(z)
-    if name == "silu":
-        s = torch.sigmoid(z)
-        return s * (1.0 + z * (1.0 - s))
-    return torch.ones_like(z)
-
-
-# --------------------------------------------------------------------------- losses
-def per_sample_loss(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    if loss == "bce":
-        # = binary_cross_entropy_with_logits(f, y); torch's fused kernel (log_sigmoid) is
-        # parallelised without a grain size and costs milliseconds per call on a busy
-        # 2-core machine, so the stable closed form is used instead.
-        return torch.nn.functional.softplus(f) - f * y
-    return (f - y) ** 2
-
-
-def loss_grad(f: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """d loss_i / d f_i."""
-    if loss == "bce":
-        return torch.sigmoid(f) - y
-    return 2.0 * (f - y)
-
-
-# --------------------------------------------------------------------------- forward
-def stacked_forward(arch: Architecture, params: dict[str, torch.Tensor], A: torch.Tensor,
-                    keep: bool = False, ones_col: bool = False):
-    """Outputs (K x B) of K stacked networks on inputs A (K x B x d, or B x d shared).
-
-    With ``keep`` also returns the layer inputs and pre-activations for backprop. With
-    ``ones_col`` A (K x B x (d + 1)) ends with a column of ones and the first layer's bias is
-    folded into its weights (one batched product, no separate bias pass).
-    """
-    names = arch.linear_names
-    L = len(names)
-    acts, pres = [], []
-    for i, (w, b) in enumerate(names):
-        W = params[w]
-        if i == 0 and ones_col:
-            W = torch.cat([W, params[b].unsqueeze(-1)], dim=2)
-            b = None
-        if A.dim() == 2:  # shared inputs: (B, d) @ (K, d, out) -> (K, B, out)
-            Z = torch.matmul(A, W.transpose(1, 2))
-            if b is not None:
-                Z = Z + params[b].unsqueeze(1)
-        elif b is not None:
-            Z = torch.baddbmm(params[b].unsqueeze(1), A, W.transpose(1, 2))
-        else:
-            Z = torch.bmm(A, W.transpose(1, 2))
-        if keep:
-            acts.append(A)
-        if i < L - 1 and arch.activation == "relu":
-            Z = Z.clamp_(min=0)  # in place: ReLU's derivative needs only the activation
-            A = Z
-        else:
-            A = _act(arch.activation, Z) if i < L - 1 else Z
-        if keep:
-            pres.append(Z)
-    f = A.squeeze(-1)
-    return (f, acts, pres) if keep else f
 
 
 # --------------------------------------------------------------------------- per-sample grads
@@ -220,7 +128,7 @@ def clipped_sums(
     top_D: torch.Tensor | None = None
     if L >= 2:
         w_out = params[names[L - 1][0]]  # K x 1 x h
-        top_D = _act_grad(arch.activation, pres[L - 2], acts[L - 1])
+        top_D = act_grad(arch.activation, pres[L - 2], acts[L - 1])
         D2 = top_D if arch.activation == "relu" else top_D * top_D
         jj = torch.bmm(D2, (w_out * w_out).transpose(1, 2)).squeeze(-1)  # K x B
         a_in = a_sq(L - 2) + lb[L - 2] if lb[L - 2] else a_sq(L - 2)
@@ -266,10 +174,10 @@ def clipped_sums(
 def _times_act_grad(name: str, back: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """back * act'(z), with back broadcast over records when it is K x 1 x width."""
     if name == "relu":
-        return back * _act_grad(name, z, a)
+        return back * act_grad(name, z, a)
     if name == "identity":
         return back.expand_as(z).clone() if back.shape != z.shape else back
-    return back * _act_grad(name, z, a)
+    return back * act_grad(name, z, a)
 
 
 def _clipped_sums_func(arch, params, Xb, yb, valid, max_grad_norm, loss):
@@ -300,73 +208,9 @@ def _clipped_sums_func(arch, params, Xb, yb, valid, max_grad_norm, loss):
     return sums, norms * vf, losses
 
 
-# --------------------------------------------------------------------------- sampling
-class PoissonSampler:
-    """Poisson sampling of K models' batches, each from the records its mask allows.
-
-    Each allowed record joins model k's batch independently with probability q. Rather than
-    one uniform per record and step, the gaps between consecutive selected records are drawn
-    (geometric: ``G = floor(log U / log(1 - q)) + 1`` with U uniform in (0, 1], so
-    ``P(G > k) = (1 - q)^k``), which is the same Bernoulli process at O(q n) cost per step
-    instead of O(n). Uniforms are float64 (53 random bits).
-
-    ``sample()`` returns (index K x B_max into the records, valid K x B_max, sizes K); the
-    valid entries of each row come first. ``valid`` is None when nothing is padding (one
-    model and a non-empty batch).
-    """
-
-    def __init__(self, K: int, n: int, q: float, mask: torch.Tensor | None, stream: Any) -> None:
-        self.K, self.n, self.q, self.stream = K, n, float(q), stream
-        if mask is None:
-            self.allowed = None
-            self.limit = torch.full((K,), n, dtype=torch.long)
-            m_max = n
-        else:
-            counts = mask.sum(1)
-            m_max = int(counts.max())
-            # allowed[k, :m_k] = the records model k may use, in order
-            order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
-            self.allowed = order[:, :max(m_max, 1)].contiguous()
-            self.limit = counts.to(torch.long)
-        self.m_max = m_max
-        if self.q < 1.0:
-            mean = self.q * m_max
-            self.width = int(mean + 6.0 * math.sqrt(mean * (1 - self.q)) + 8)
-            self.log1mq = math.log1p(-self.q)
-
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        K = self.K
-        if self.q >= 1.0:
-            pos = torch.arange(self.m_max).expand(K, self.m_max)
-        else:
-            parts = []
-            last = torch.full((K,), -1, dtype=torch.long)
-            while True:
-                u = self.stream.rand((K, self.width), torch.float64)  # [0, 1)
-                # log(1 - u) with 1 - u uniform on (0, 1]
-                gaps = torch.log1p(-u).div_(self.log1mq).floor_().add_(1.0)
-                pos = torch.cumsum(gaps, 1).to(torch.long).add_(last.unsqueeze(1))
-                parts.append(pos)
-                last = pos[:, -1]
-                if bool((last >= self.limit).all()):
-                    break
-            pos = parts[0] if len(parts) == 1 else torch.cat(parts, 1)
-        valid = pos < self.limit.unsqueeze(1)
-        sizes = valid.sum(1)
-        largest = int(sizes.max())
-        bmax = max(1, largest)
-        pos, valid = pos[:, :bmax], valid[:, :bmax]
-        if K == 1 and largest > 0:
-            idx = pos if self.allowed is None else self.allowed.gather(1, pos)
-            return idx, None, sizes  # one model, no padding
-        pos = torch.where(valid, pos, 0)
-        idx = pos if self.allowed is None else self.allowed.gather(1, pos)
-        return idx, valid, sizes
-
-
 # --------------------------------------------------------------------------- the loop
 def train_stacked(
-    recipe: Recipe,
+    recipe: ResolvedRecipe,
     X: torch.Tensor,
     y: torch.Tensor,
     mask: torch.Tensor | None,
