@@ -35,8 +35,8 @@ _LAZY = {
 
 _LAZY.update({name: "attacks.targets" for name in (
     "Target", "TorchTarget", "SklearnTarget", "as_target", "load_target",
-    "statistic_from_outputs")})
-_LAZY["ScoreTarget"] = "attacks.score_file"
+    "statistic_from_outputs", "ReleasedModelTarget")})
+_LAZY["ScoreTarget"] = "attacks.targets"
 _LAZY.update({name: "attacks.records" for name in ("Records", "as_records")})
 _LAZY.update({name: "attacks.membership" for name in (
     "ATTACKS", "membership_attack", "membership_attacks", "loss_scores", "calibrated_scores")})

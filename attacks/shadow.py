@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from attacks.records import Records
-from attacks.targets import statistic_from_outputs
+from attacks.targets.base import statistic_from_outputs
 from privcausal.exceptions import DataValidationError
 from privcausal.training.recipe import DPSGDRecipe
 from privcausal.validation import check_random_state

@@ -190,7 +190,7 @@ def test_records_from_causal_data_follow_the_model_columns(trauma_small):
 
 
 def test_released_model_files_single_and_per_arm(tmp_path, trauma_small):
-    from attacks._model_file import ReleasedModelTarget
+    from attacks.targets import ReleasedModelTarget
     from privcausal.estimators.cate import TLearner
     from privcausal.training import artifact, train_dpsgd
 

@@ -161,7 +161,7 @@ def _fit_cate(cell: Cell, members: Any, non_members: Any, delta: float, alpha: f
                covered=float(lo <= truth <= hi), epsilon_spent=learner.privacy_.epsilon,
                delta_spent=learner.privacy_.delta)
     if attack is not None:
-        from attacks._model_file import ReleasedModelTarget
+        from attacks.targets import ReleasedModelTarget
         from attacks.membership import membership_attack
 
         res = membership_attack(ReleasedModelTarget(learner.model_), members, non_members,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from attacks.records import Records, as_records
-from attacks.targets import TASKS, Target, _check_stat, statistic_from_outputs
+from attacks.targets.base import TASKS, Target, check_stat, statistic_from_outputs
 from privcausal.exceptions import DataNotFoundError, DataTypeError, DataValidationError
 from privcausal.validation import check_finite_array
 
@@ -89,7 +89,7 @@ class ScoreTarget(Target):
         return statistic_from_outputs(s, np.ones_like(s), "binary", name)
 
     def statistic(self, data: Any, name: str, *, scale: float = 1.0) -> np.ndarray:
-        _check_stat(name, self.task)
+        check_stat(name, self.task)
         r = data if isinstance(data, Records) else self.records(data)
         if r.ids is None:
             raise DataValidationError(f"records scored by a score file need an {self.id_column!r} column")

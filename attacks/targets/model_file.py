@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from attacks.records import Records, as_records
-from attacks.targets import Target
+from attacks.targets.adapters import TorchTarget
+from attacks.targets.base import Target, statistic_from_outputs
 from privcausal.exceptions import DataNotFoundError, DataValidationError
 
 __all__ = ["target_from_training", "target_from_model_file", "ReleasedModelTarget"]
@@ -35,7 +36,6 @@ def _recipe(obj: Any) -> Any:
 
 def target_from_training(obj: Any, **kwargs: Any) -> Any:
     """A TorchTarget for a :class:`~privcausal.training.TrainingResult` (None for anything else)."""
-    from attacks.targets import TorchTarget
 
     try:
         from privcausal.training import TrainingResult
@@ -120,7 +120,6 @@ class ReleasedModelTarget(Target):
         return out
 
     def statistic(self, data: Any, name: str, *, scale: float = 1.0) -> np.ndarray:
-        from attacks.targets import statistic_from_outputs
 
         r = data if isinstance(data, Records) else self.records(data)
         if r.y is None:
