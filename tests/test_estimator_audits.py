@@ -164,7 +164,7 @@ class UncentredDiM(DiMRelease):
     outcomes in [0, 10] a record moves the sum by 10, twice what the noise was set for."""
 
     def batch(self, data, n, random_state):
-        from privcausal.estimators.dim import release_counts, release_sums
+        from privcausal.estimators.moments import release_counts, release_sums
         from privcausal.privacy import noise_source
         from privcausal.validation import check_random_state
 

@@ -137,7 +137,7 @@ class DiMRelease(EstimatorRelease):
     def batch(self, data: Any, n: int, random_state: Any) -> np.ndarray:
         """``n`` releases of the difference in means at once, through the functions that
         :class:`~privcausal.estimators.dim.DifferenceInMeans` itself calls."""
-        from privcausal.estimators.dim import (arm_means, check_share, moment_plan, release_counts,
+        from privcausal.estimators.moments import (arm_means, check_share, moment_plan, release_counts,
                                                release_sums)
         from privcausal.privacy import noise_source
 

@@ -174,7 +174,7 @@ class DiMRelease(EstimatorRelease):
 
     def batch(self, data: CausalData, n: int, random_state: Any) -> np.ndarray:
         """All ``n`` releases at once through ``release_counts``/``release_sums``."""
-        from privcausal.estimators.dim import release_counts, release_sums
+        from privcausal.estimators.moments import release_counts, release_sums
 
         plan = self.estimator(None)._plan(data.domain.outcome)
         t, u = data.treatment, data.outcome - data.domain.outcome.center
@@ -260,7 +260,7 @@ class RegressionDiMRelease(RegressionRelease):
     def batch(self, data: CausalData, n: int, random_state: Any) -> np.ndarray:
         """All ``n`` releases at once: the DiM plan of ``regression_release.release`` is
         ``release_counts`` then ``release_sums`` with the ``Config``'s ``dim_plan``."""
-        from privcausal.estimators.dim import release_counts, release_sums
+        from privcausal.estimators.moments import release_counts, release_sums
         from privcausal.estimators.regression import stats_for
         from privcausal.estimators.regression_release import arm_stats
 

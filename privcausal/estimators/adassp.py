@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from privcausal.estimators.linalg import solve_ridge  # noqa: F401  (re-exported)
 from privcausal.estimators.sufficient import SufficientStats
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import GaussianMechanism, PrivacyEvent, noise_source, sequential
@@ -78,22 +79,6 @@ def adassp_eta(d: int, epsilon: float, delta: float, bound_x: float, rho: float 
     if math.isinf(epsilon):
         return 0.0
     return math.sqrt(d * math.log(6.0 / delta) * math.log(2.0 * d * d / rho)) * bound_x**2 / (epsilon / 3.0)
-
-
-def solve_ridge(a: np.ndarray, b: np.ndarray, ridge: float | np.ndarray = 0.0) -> np.ndarray:
-    """Solve ``(a + ridge) theta = b``; the minimum-norm least-squares solution if singular.
-
-    ``ridge`` is a scalar (added to the diagonal) or a vector of per-coordinate penalties.
-    """
-    m = np.array(a, dtype=np.float64, copy=True)
-    m[np.diag_indices_from(m)] += ridge
-    try:
-        theta = np.linalg.solve(m, b)
-        if np.all(np.isfinite(theta)) and np.linalg.cond(m) < 1e12:
-            return theta
-    except np.linalg.LinAlgError:
-        pass
-    return np.linalg.lstsq(m, b, rcond=None)[0]
 
 
 def adassp(

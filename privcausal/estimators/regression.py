@@ -90,7 +90,7 @@ import numpy as np
 from privcausal.data.causal_data import CausalData
 from privcausal.domain import Domain
 from privcausal.estimators.base import ATEEstimator
-from privcausal.estimators.dim import check_share
+from privcausal.estimators.moments import check_share
 from privcausal.estimators.intervals import check_n_bootstrap
 from privcausal.estimators.regression_release import (
     Config, DesignLayout, arm_stats, bootstrap_draws, noisy_stats, receipt_events, release,

@@ -15,8 +15,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from privcausal.domain import Categorical, Domain, OutcomeBounds
-from privcausal.estimators.adassp import solve_ridge
-from privcausal.estimators.dim import (
+from privcausal.estimators.linalg import solve_ridge
+from privcausal.estimators.moments import (
     ARMS, MomentPlan, arm_means, dim_bootstrap, moment_events, moment_plan, release_counts, release_sums,
 )
 from privcausal.estimators.intervals import (
