@@ -17,7 +17,6 @@ References
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_finite_array
+from privcausal.jsonnum import json_number
 
 __all__ = [
     "RocCurve",
@@ -164,7 +164,7 @@ class AttackMetrics:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for row in d["tpr_at_fpr"]:
-            row["threshold"] = row["threshold"] if math.isfinite(row["threshold"]) else "inf"
+            row["threshold"] = json_number(row["threshold"])
         return d
 
 

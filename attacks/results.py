@@ -18,6 +18,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from privcausal.jsonnum import json_value
+
 from attacks.metrics import (
     DEFAULT_FPRS,
     AttackMetrics,
@@ -135,20 +137,8 @@ class MembershipResult:
 
 
 def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (str, int, bool)) or x is None:
-        return x
-    return str(x)
+    v = json_value(x)  # infinities as "inf" / "-inf", NaN as null
+    return v if v is None or isinstance(v, (str, int, float, bool, list, dict)) else str(v)
 
 
 def result_from_scores(attack: str, labels: Any, scores: Any, *,

@@ -27,6 +27,8 @@ from typing import Any, ClassVar, Iterable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from privcausal.jsonnum import json_number, json_value
+
 __all__ = ["AssumptionTest", "AuditResult", "Verdict", "Audit", "exit_status", "json_number",
            "json_value",
            "summary_sentence", "CONTRACT_KEYS", "EXIT_OK", "EXIT_VIOLATION", "EXIT_USAGE"]
@@ -38,31 +40,6 @@ EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 3, 2
 CONTRACT_KEYS = ("epsilon_theory", "delta", "epsilon_lower", "violation", "epsilon_estimate",
                  "estimate_assumption", "alpha", "bound", "threat_model", "trials", "trials_unit",
                  "ceiling", "assumption", "tests", "summary")
-
-
-def json_value(x: Any) -> Any:
-    """Plain JSON values, recursively: numpy to Python, arrays to lists, infinities as
-    ``"inf"`` / ``"-inf"``, NaN as None."""
-    if isinstance(x, Mapping):
-        return {str(k): json_value(v) for k, v in x.items()}
-    if isinstance(x, np.ndarray):
-        return [json_value(v) for v in x.tolist()]
-    if isinstance(x, (list, tuple)):
-        return [json_value(v) for v in x]
-    return json_number(x)
-
-
-def json_number(x: Any) -> Any:
-    """Infinities as the strings ``"inf"`` / ``"-inf"`` (JSON has no infinity), NaN as None,
-    numpy scalars as Python numbers; anything else unchanged."""
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float):
-        if math.isnan(x):
-            return None
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-    return x
 
 
 @dataclass(frozen=True)

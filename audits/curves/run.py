@@ -46,6 +46,7 @@ import pandas as pd
 from audits.curves.audit import AUDIT_COLUMNS, AuditTask
 from audits.curves.spec import CurveSpec
 from audits.curves.trials import FIT_COLUMNS, FitTask, cells_of, unit_labels
+from privcausal.jsonnum import json_value
 
 __all__ = ["run_curves", "CurveResult", "summarise", "FILES"]
 
@@ -65,18 +66,8 @@ class CurveResult:
 
 
 def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return x if math.isfinite(x) else (None if math.isnan(x) else ("inf" if x > 0 else "-inf"))
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
+    v = json_value(x)  # infinities as "inf" / "-inf", NaN as null
+    return v if v is None or isinstance(v, (str, int, float, bool, list, dict)) else str(v)
 
 
 def _relative(path: Path) -> str:

@@ -37,6 +37,7 @@ from typing import Any, Iterator
 
 from privcausal.exceptions import BudgetExceededError, PrivacyParameterError
 from privcausal.validation import check_delta, check_epsilon
+from privcausal.jsonnum import json_number
 
 __all__ = ["Ledger", "LedgerEntry", "fingerprint", "default_ledger_path", "Reservation"]
 
@@ -94,8 +95,7 @@ class LedgerEntry:
         return max(0.0, self.epsilon - self.spent_epsilon), max(0.0, self.delta - self.spent_delta)
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float | None) -> Any:
-            return x if x is None or math.isfinite(x) else "inf"
+        num = json_number
 
         rem = self.remaining
         return {"name": self.name, "budget_epsilon": num(self.epsilon), "budget_delta": self.delta,

@@ -16,7 +16,7 @@ opacus's own accountant is used only as a cross-check in the tests. ``epsilon=in
 non-private twin: the same sampling, steps and optimiser, no clipping and no noise.
 
 Engines: ``"opacus"`` (opacus's ``GradSampleModule`` hooks and ``DPOptimizer``) and
-``"vectorised"`` (privcausal's hand-written per-sample gradients, :mod:`._engine`; faster on
+``"vectorised"`` (privcausal's hand-written per-sample gradients, :mod:`.engine`; faster on
 these small networks and the same mathematics, checked against opacus in the tests).
 ``"auto"`` picks ``"vectorised"``.
 
@@ -33,7 +33,6 @@ References
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -58,6 +57,7 @@ from privcausal.training.planning import (
 )
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
 from privcausal.validation import check_finite_array
+from privcausal.jsonnum import json_number
 
 __all__ = ["train_dpsgd", "TrainingResult", "ENGINES", "resolve_architecture", "as_training_data"]
 
@@ -239,7 +239,7 @@ def train_dpsgd(
     config = {
         "architecture": r.architecture.to_dict(), "loss": r.loss,
         "noise_multiplier": r.noise_multiplier,
-        "max_grad_norm": r.max_grad_norm if math.isfinite(r.max_grad_norm) else "inf",
+        "max_grad_norm": json_number(r.max_grad_norm),
         "sampling_rate": r.sampling_rate, "expected_batch_size": normaliser, "steps": r.steps,
         "epochs": r.steps * r.sampling_rate, "lr": r.lr, "optimizer": r.optimizer,
         "momentum": r.momentum, "weight_decay": r.weight_decay, "betas": list(r.betas),

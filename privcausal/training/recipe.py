@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 from privcausal.exceptions import DataTypeError, DataValidationError
 from privcausal.training.calibrate import NOISE_MULTIPLIER_CAP
+from privcausal.jsonnum import json_number
 
 __all__ = ["DPSGDRecipe", "RECIPE_FIELDS", "as_recipe"]
 
@@ -109,8 +110,8 @@ class DPSGDRecipe:
                 v = v.to_dict()
             elif isinstance(v, tuple):
                 v = list(v)
-            elif isinstance(v, float) and not math.isfinite(v):
-                v = "inf" if v > 0 else "-inf"
+            elif isinstance(v, float):
+                v = json_number(v)
             out[f.name] = v
         return out
 

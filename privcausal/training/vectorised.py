@@ -53,6 +53,7 @@ from privcausal.training.planning import (
     plan_training,
 )
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
+from privcausal.jsonnum import json_number
 
 __all__ = ["train_many", "StackedTraining", "RECORDABLE", "BACKENDS"]
 
@@ -327,7 +328,7 @@ def train_many(
     config = {
         "architecture": r.architecture.to_dict(), "loss": r.loss, "n_models": K,
         "noise_multiplier": r.noise_multiplier,
-        "max_grad_norm": r.max_grad_norm if math.isfinite(r.max_grad_norm) else "inf",
+        "max_grad_norm": json_number(r.max_grad_norm),
         "sampling_rate": r.sampling_rate, "steps": r.steps, "lr": r.lr,
         "optimizer": r.optimizer, "momentum": r.momentum, "weight_decay": r.weight_decay,
         "backend": r.backend, "chunk_size": cs, "dtype": str(r.dtype).replace("torch.", ""),

@@ -16,7 +16,7 @@ training is **one** DP-SGD run on all n records (no parallel composition), with 
   ``train_dpsgd``.
 
 Per-sample gradient norms are computed exactly without materialising per-sample gradients
-(dense layers: ``||delta a'||_F = ||delta|| ||a||``), as in :mod:`privcausal.training._engine`;
+(dense layers: ``||delta a'||_F = ||delta|| ||a||``), as in :mod:`privcausal.training.engine`;
 the tests check them against torch autograd.
 """
 
@@ -37,6 +37,7 @@ from privcausal.training.functional import CLIP_EPS, act, act_grad, loss_grad, p
 from privcausal.training.models import ACTIVATIONS, Architecture
 from privcausal.training.planning import build_receipt, plan_training
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
+from privcausal.jsonnum import json_number
 
 __all__ = ["TwoHeadResult", "train_twohead", "twohead_forward", "twohead_architectures"]
 
@@ -267,7 +268,7 @@ def train_twohead(
                if sigma > 0 else f"{label} (non-private twin)")
     receipt = build_receipt(plan, noise, release)
     config = {"trunk_hidden": list(trunk_hidden), "activation": activation, "loss": loss,
-              "noise_multiplier": sigma, "max_grad_norm": C if math.isfinite(C) else "inf",
+              "noise_multiplier": sigma, "max_grad_norm": json_number(C),
               "sampling_rate": q, "steps": T, "epochs": T * q, "lr": lr, "optimizer": optimizer,
               "momentum": momentum, "weight_decay": weight_decay,
               "average_last": float(average_last)}

@@ -42,6 +42,7 @@ from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
 from privcausal.validation import check_alpha, check_delta, check_epsilon
+from privcausal.jsonnum import json_number
 
 __all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum",
            "with_normaliser"]
@@ -176,8 +177,8 @@ class CATELearner(BaseEstimator):
         self.ate_budget_share = ate_budget_share
 
     def training_recipe(self) -> DPSGDRecipe:
-        """The recipe the networks are trained with (before the learner sets its epsilon
-        share, delta and normaliser)."""
+        """The recipe the networks are trained with, with the learner's delta (before the
+        learner sets its share of epsilon and the normaliser)."""
         r = as_recipe(self.recipe, base=self.default_recipe)
         if r.epsilon is not None or r.noise_multiplier is not None or r.expected_batch_size is not None:
             raise PrivacyParameterError(
@@ -186,7 +187,10 @@ class CATELearner(BaseEstimator):
         if r.sampling_rate is None:
             raise PrivacyParameterError("the CATE learners need the recipe's sampling_rate (a "
                                         "declared Poisson rate), not a batch_size")
-        return r
+        if r.delta not in (DPSGDRecipe.delta, self.delta):
+            raise PrivacyParameterError("the learner's delta is the guarantee's: leave the recipe's "
+                                        "delta unset")
+        return r.replace(delta=self.delta)
 
     def fit(self, data: CausalData) -> "CATELearner":
         data = check_causal_data(data, min_per_arm=2)
@@ -306,8 +310,8 @@ class CATELearner(BaseEstimator):
                 out[k] = self.training_recipe().to_dict()
             elif k == "random_state":
                 out[k] = "seeded" if v is not None else None  # never the seed itself
-            elif isinstance(v, float) and not math.isfinite(v):
-                out[k] = "inf" if v > 0 else "-inf"
+            elif isinstance(v, float):
+                out[k] = json_number(v)
             elif isinstance(v, tuple):
                 out[k] = list(v)
             else:
