@@ -3,12 +3,18 @@
 from privcausal.privacy.accounting import (
     accountant_epsilon,
     basic_composition,
+    Composition,
     composed_epsilon,
     parallel,
     sequential,
 )
 from privcausal.privacy.budget import PrivacyBudget, split_budget
-from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, NEIGHBOURING_REPLACE_ONE, PrivacyEvent
+from privcausal.privacy.events import (
+    NEIGHBOURING_ADD_REMOVE,
+    NEIGHBOURING_REPLACE_ONE,
+    NeighbouringRelation,
+    PrivacyEvent,
+)
 from privcausal.privacy.mechanisms import (
     GaussianMechanism,
     LaplaceMechanism,
@@ -23,12 +29,14 @@ from privcausal.privacy.receipt import Receipt, make_receipt
 __all__ = [
     "accountant_epsilon",
     "basic_composition",
+    "Composition",
     "composed_epsilon",
     "parallel",
     "sequential",
     "PrivacyBudget",
     "split_budget",
     "PrivacyEvent",
+    "NeighbouringRelation",
     "NEIGHBOURING_ADD_REMOVE",
     "NEIGHBOURING_REPLACE_ONE",
     "GaussianMechanism",

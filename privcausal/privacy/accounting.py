@@ -24,13 +24,14 @@ composition holding both is counted in zCDP: every pure epsilon-DP part as epsil
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from privcausal.exceptions import PrivacyParameterError
 from privcausal.privacy.events import PrivacyEvent
 from privcausal.validation import check_delta
 
 __all__ = [
+    "Composition",
     "sequential",
     "parallel",
     "basic_composition",
@@ -159,23 +160,32 @@ def accountant_name(events: Iterable[PrivacyEvent], accountant: str = "pld") -> 
     return f"{accountant.upper()} (dp-accounting)"
 
 
+class Composition(NamedTuple):
+    """What an accountant found for a sequence of events: the guarantee ``(epsilon, delta)``
+    and the accountant that gave it (a tuple, so ``eps, delta, name = ...`` still reads it)."""
+
+    epsilon: float
+    delta: float
+    accountant: str
+
+
 def composed_epsilon(
     events: Sequence[PrivacyEvent], delta: float | None = None, accountant: str = "pld"
-) -> tuple[float, float, str]:
+) -> Composition:
     """The tightest valid (epsilon, delta) for ``events`` and the accountant that gave it.
 
     ``delta`` defaults to the basic-composition delta (the sum of the events' deltas).
-    Returns ``(epsilon, delta, accountant_name)``.
+    Returns a :class:`Composition` ``(epsilon, delta, accountant)``.
     """
     eps_basic, delta_basic = basic_composition(events)
     d = delta_basic if delta is None else check_delta(delta)
     if math.isinf(eps_basic):
-        return math.inf, d, "none (non-private)"
+        return Composition(math.inf, d, "none (non-private)")
     if d == 0 and delta_basic == 0:
         # pure epsilon-DP events at delta = 0: basic composition is already tight for the
         # worst case, and the PLD accountant can only add discretisation error (and time)
-        return eps_basic, 0.0, "basic composition"
+        return Composition(eps_basic, 0.0, "basic composition")
     eps_acc = accountant_epsilon(events, d, accountant)
     if d >= delta_basic and eps_basic <= eps_acc:
-        return eps_basic, d, "basic composition"
-    return eps_acc, d, accountant_name(events, accountant)
+        return Composition(eps_basic, d, "basic composition")
+    return Composition(eps_acc, d, accountant_name(events, accountant))

@@ -9,12 +9,40 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-__all__ = ["PrivacyEvent", "NEIGHBOURING_ADD_REMOVE", "NEIGHBOURING_REPLACE_ONE"]
+from privcausal.jsonnum import json_number
 
-NEIGHBOURING_ADD_REMOVE = "add/remove one record"
-NEIGHBOURING_REPLACE_ONE = "replace one record"
+__all__ = ["PrivacyEvent", "NeighbouringRelation", "NEIGHBOURING_ADD_REMOVE",
+           "NEIGHBOURING_REPLACE_ONE"]
+
+
+class NeighbouringRelation(str, Enum):
+    """Which data sets are neighbours: part of every privacy claim and every audit.
+
+    A ``str`` enum: its value is the phrase written into receipts and JSON, and it compares
+    equal to that phrase. :meth:`parse` reads a phrase back and refuses any other.
+    """
+
+    ADD_REMOVE = "add/remove one record"
+    REPLACE_ONE = "replace one record"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: "NeighbouringRelation | str") -> "NeighbouringRelation":
+        """The relation named by ``value`` (a member or its phrase); a ValueError otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"unknown neighbouring relation {value!r}; one of "
+                             f"{', '.join(repr(m.value) for m in cls)}") from None
+
+
+NEIGHBOURING_ADD_REMOVE = NeighbouringRelation.ADD_REMOVE
+NEIGHBOURING_REPLACE_ONE = NeighbouringRelation.REPLACE_ONE
 
 
 @dataclass(frozen=True)
@@ -98,7 +126,7 @@ class PrivacyEvent:
         d: dict[str, Any] = {
             "label": self.label,
             "mechanism": self.mechanism,
-            "epsilon": self.epsilon if math.isfinite(self.epsilon) else "inf",
+            "epsilon": json_number(self.epsilon),
             "delta": self.delta,
         }
         if self.sensitivity is not None:

@@ -7,13 +7,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, PrivacyEvent
+from privcausal.jsonnum import json_number
+from privcausal.privacy.events import NEIGHBOURING_ADD_REMOVE, NeighbouringRelation, PrivacyEvent
 
 __all__ = ["Receipt", "make_receipt"]
 
 
-def _num(x: float) -> float | str:
-    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+_num = json_number  # infinities as "inf" / "-inf", NaN as null
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class Receipt:
         Which accountant gave ``epsilon`` at ``delta`` (the tightest valid one).
     epsilon_rdp : float or None
         The RDP accountant's epsilon at the same delta, as a cross-check.
-    neighbouring : str
-        The neighbouring relation the guarantee is stated for.
+    neighbouring : NeighbouringRelation
+        The neighbouring relation the guarantee is stated for (a phrase is parsed; an unknown
+        one is a ValueError).
     noise : str
         Where the noise came from (secure CSPRNG, or seeded for experiments).
     events : tuple of PrivacyEvent
@@ -51,13 +52,17 @@ class Receipt:
     epsilon: float
     delta: float
     accountant: str
-    neighbouring: str = NEIGHBOURING_ADD_REMOVE
+    neighbouring: NeighbouringRelation = NEIGHBOURING_ADD_REMOVE
     noise: str = ""
     epsilon_rdp: float | None = None
     epsilon_budget: float | None = None
     delta_budget: float | None = None
     events: tuple[PrivacyEvent, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # a free string here would be a privacy claim nobody can check
+        object.__setattr__(self, "neighbouring", NeighbouringRelation.parse(self.neighbouring))
 
     @property
     def is_private(self) -> bool:
@@ -73,7 +78,7 @@ class Receipt:
             "epsilon_rdp": None if self.epsilon_rdp is None else _num(self.epsilon_rdp),
             "epsilon_budget": None if self.epsilon_budget is None else _num(self.epsilon_budget),
             "delta_budget": self.delta_budget,
-            "neighbouring": self.neighbouring,
+            "neighbouring": self.neighbouring.value,
             "noise": self.noise,
             "events": [e.to_dict() for e in self.events],
             "notes": list(self.notes),
@@ -99,7 +104,7 @@ def make_receipt(
     epsilon_budget: float | None = None,
     delta_budget: float | None = None,
     notes: Sequence[str] = (),
-    neighbouring: str = NEIGHBOURING_ADD_REMOVE,
+    neighbouring: NeighbouringRelation | str = NEIGHBOURING_ADD_REMOVE,
 ) -> Receipt:
     """Build a receipt from the events of one release, composing them sequentially."""
     from privcausal.privacy.accounting import accountant_epsilon, composed_epsilon

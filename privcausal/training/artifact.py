@@ -43,7 +43,8 @@ from privcausal.exceptions import (
     ModelFileError,
     PrivCausalError,
 )
-from privcausal.privacy import PrivacyEvent, Receipt
+from privcausal.jsonnum import json_value
+from privcausal.privacy import NEIGHBOURING_ADD_REMOVE, PrivacyEvent, Receipt
 from privcausal.training.models import Architecture
 from privcausal.training.released import (  # noqa: F401  (re-exported)
     COMBINES,
@@ -110,7 +111,7 @@ def receipt_from_dict(d: Mapping[str, Any]) -> Receipt:
             epsilon=_num(d["epsilon"]),
             delta=_num(d["delta"]),
             accountant=str(d["accountant"]),
-            neighbouring=str(d.get("neighbouring", "")),
+            neighbouring=str(d.get("neighbouring", NEIGHBOURING_ADD_REMOVE.value)),  # the convention
             noise=str(d.get("noise", "")),
             epsilon_rdp=opt("epsilon_rdp"),
             epsilon_budget=opt("epsilon_budget"),
@@ -151,18 +152,8 @@ def _as_released(model: Any) -> ReleasedModel:
 
 
 def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        v = float(x)
-        return v if math.isfinite(v) else ("inf" if v > 0 else ("-inf" if v < 0 else "nan"))
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if x is None or isinstance(x, (str, int, bool)):
-        return x
-    return str(x)
+    v = json_value(x)
+    return v if v is None or isinstance(v, (str, int, float, bool, list, dict)) else str(v)
 
 
 # --------------------------------------------------------------------------- save
