@@ -5,7 +5,8 @@ array-level LiRA in :mod:`attacks.lira`, RMIA in :mod:`attacks.rmia`, reference 
 :mod:`attacks.shadow`), :mod:`attacks.results`, :mod:`attacks.reconstruction` (informed
 adversary closed forms), :mod:`attacks.gradient_reconstruction` (DP-SGD trajectories),
 :mod:`attacks.linear_reconstruction` (Dinur-Nissim), :mod:`attacks.attribute`,
-:mod:`attacks.rero` (reconstruction-robustness bound), :mod:`attacks.cli`.
+:mod:`attacks.rero` (reconstruction-robustness bound). The command line is
+:mod:`privcausal.cli.attack`.
 
 Names are loaded on first use, so ``import attacks`` stays cheap (no torch, no matplotlib).
 Convention: label member = 1, a higher score means "more likely a member".

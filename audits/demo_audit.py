@@ -29,7 +29,7 @@ def demo_audits(out: str | Path, *, epsilon: float, delta: float, random_state: 
     """Run the two audits, write ``out/audit/`` and append a section to ``out/report.md``."""
     import numpy as np
 
-    from audits._cli_commands import registry_features
+    from audits.dpsgd.registry import registry_features
     from audits.releases.estimator_audit import audit_release
     from audits.dpsgd.multi_run import audit_dpsgd
     from audits.report.records import audit_record, write_report

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audits._cli_commands import registry_features
+from audits.dpsgd.registry import registry_features
 from audits.dpsgd.multi_run import audit_dpsgd
 from audits.dpsgd.one_run import audit_dpsgd_one_run
 

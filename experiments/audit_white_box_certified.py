@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audits._cli_commands import registry_features
+from audits.dpsgd.registry import registry_features
 from audits.dpsgd.multi_run import audit_dpsgd
 
 HERE = Path(__file__).resolve().parent

@@ -47,7 +47,7 @@ CONFIGS = {
                      lr=0.1, optimizer="sgd", momentum=0.5, average_last=0.5),
     "slearner": dict(architecture="mlp", hidden=(32,), epochs=100, sampling_rate=0.27,
                      max_grad_norm=0.5, lr=0.01, optimizer="adam", average_last=0.5),
-    "tarnet": dict(trunk_hidden=(8,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3,
+    "tarnet": dict(hidden=(8,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3,
                    lr=0.01, optimizer="adam", weight_decay=0.01, average_last=0.5),
 }
 
@@ -77,7 +77,7 @@ def ridge_tlearner(d) -> np.ndarray:
 
 def run(reps, draws: int, learners, epsilons) -> pd.DataFrame:
     from privcausal.data import load_ihdp
-    from privcausal.estimators.cate import CATE_LEARNERS
+    from privcausal.estimators.cate import make_cate_learner
 
     rows = []
     t0 = time.perf_counter()
@@ -104,9 +104,9 @@ def run(reps, draws: int, learners, epsilons) -> pd.DataFrame:
             for eps in epsilons:
                 n_draws = 1 if math.isinf(eps) else draws
                 for k in range(n_draws):
-                    cls, fixed = CATE_LEARNERS[("dp-" if math.isfinite(eps) else "") + name]
+                    learner = ("dp-" if math.isfinite(eps) else "") + name
                     seed = 1000 * r + 100 * k + (0 if math.isinf(eps) else int(eps))
-                    est = cls(**{**CONFIGS[name], **fixed, "epsilon": eps, "delta": delta,
+                    est = make_cate_learner(learner, **{**CONFIGS[name], "epsilon": eps, "delta": delta,
                                  "random_state": seed})
                     est.fit(d)
                     th = est.effect(d)

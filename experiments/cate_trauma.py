@@ -38,7 +38,7 @@ CONFIGS = {
                      lr=2.0, optimizer="sgd", momentum=0.5, average_last=0.5),
     "slearner": dict(architecture="mlp", hidden=(32,), epochs=30, sampling_rate=0.02,
                      max_grad_norm=1.0, lr=0.01, optimizer="adam", average_last=0.5),
-    "tarnet": dict(trunk_hidden=(32,), epochs=30, sampling_rate=0.02, max_grad_norm=1.0,
+    "tarnet": dict(hidden=(32,), epochs=30, sampling_rate=0.02, max_grad_norm=1.0,
                    lr=0.01, optimizer="adam", average_last=0.5),
 }
 
@@ -49,7 +49,7 @@ def pehe(a: np.ndarray, b: np.ndarray) -> float:
 
 def run(seed: int, draws: int, learners) -> pd.DataFrame:
     from privcausal.data import simulate_trauma
-    from privcausal.estimators.cate import CATE_LEARNERS
+    from privcausal.estimators.cate import make_cate_learner
 
     d = simulate_trauma(N, random_state=seed)
     tau, ate = d.true_effect, d.true_ate
@@ -59,9 +59,9 @@ def run(seed: int, draws: int, learners) -> pd.DataFrame:
     for name in learners:
         for eps in (EPSILON, math.inf):
             for k in range(draws if math.isfinite(eps) else 1):
-                cls, fixed = CATE_LEARNERS[("dp-" if math.isfinite(eps) else "") + name]
+                learner = ("dp-" if math.isfinite(eps) else "") + name
                 t0 = time.perf_counter()
-                est = cls(**{**CONFIGS[name], **fixed, "epsilon": eps, "delta": delta,
+                est = make_cate_learner(learner, **{**CONFIGS[name], "epsilon": eps, "delta": delta,
                              "random_state": 100 * seed + k}).fit(d)
                 th = est.effect(d)
                 rows.append(dict(learner=name, epsilon=eps, draw=k, pehe=pehe(th, tau),

@@ -50,11 +50,11 @@ CANDIDATES = {
              lr=0.01, optimizer="adam", average_last=0.5),
     ],
     "tarnet": [
-        dict(trunk_hidden=(8,), epochs=100, sampling_rate=0.134, max_grad_norm=0.3, lr=0.01,
+        dict(hidden=(8,), epochs=100, sampling_rate=0.134, max_grad_norm=0.3, lr=0.01,
              optimizer="adam", weight_decay=0.01, average_last=0.5),
-        dict(trunk_hidden=(8,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3, lr=0.01,
+        dict(hidden=(8,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3, lr=0.01,
              optimizer="adam", weight_decay=0.01, average_last=0.5),
-        dict(trunk_hidden=(4,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3, lr=0.01,
+        dict(hidden=(4,), epochs=50, sampling_rate=0.27, max_grad_norm=0.3, lr=0.01,
              optimizer="adam", weight_decay=0.01, average_last=0.5),
     ],
 }
@@ -93,14 +93,14 @@ def tuning_sets(n_sims: int):
 
 
 def evaluate(name: str, cfg: dict, sets, draws: int, eps: float) -> np.ndarray:
-    from privcausal.estimators.cate import CATE_LEARNERS
+    from privcausal.estimators.cate import make_cate_learner
 
-    cls, fixed = CATE_LEARNERS[("dp-" if math.isfinite(eps) else "") + name]
+    learner = ("dp-" if math.isfinite(eps) else "") + name
     out = []
     for i, d in enumerate(sets):
         vals = []
         for k in range(draws if math.isfinite(eps) else 1):
-            est = cls(**{**cfg, **fixed, "epsilon": eps, "delta": 1.0 / d.n ** 1.1,
+            est = make_cate_learner(learner, **{**cfg, "epsilon": eps, "delta": 1.0 / d.n ** 1.1,
                          "random_state": 10 * i + k}).fit(d)
             vals.append(np.sqrt(np.mean((est.effect(d) - d.true_effect) ** 2)))
         out.append(np.mean(vals) / np.std(d.true_effect))

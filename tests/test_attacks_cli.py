@@ -1,5 +1,4 @@
-"""``privcausal attack membership|reconstruct`` through attacks.cli.main (the lead wires the same
-functions into privcausal.cli)."""
+"""``privcausal attack membership|reconstruct`` end to end, through privcausal.cli.main."""
 
 from __future__ import annotations
 
@@ -9,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attacks.cli import ATTACKS as CLI_ATTACKS
-from attacks.cli import main
+from privcausal.cli.attack import ATTACKS as CLI_ATTACKS
+from privcausal.cli import main
 from attacks.membership import ATTACKS
 from attacks.release_file import write_release
 

@@ -214,7 +214,7 @@ def test_a_local_file_named_like_a_library_does_not_shadow_it(capsys, tmp_path, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", ["", *[p for p in sys.path if p not in ("", ".")]])
     monkeypatch.delitem(sys.modules, "json", raising=False)
-    from audits._cli_commands import load_callable
+    from privcausal.cli.audit_run import load_callable
 
     f = load_callable("mymech2:laplace_count", "--mechanism")
     import json as j  # the standard library, not the local json.py

@@ -1,24 +1,21 @@
 """``privcausal attack``: membership inference and reconstruction from the command line.
 
-The lead's :mod:`privcausal.cli` wires it in with :func:`add_attack_parser` (on its
-subparsers) and :func:`cmd_attack` (the command function: it dispatches on
-``args.attack_command`` to :func:`cmd_attack_membership` or :func:`cmd_attack_reconstruct`).
-:func:`main` runs the same commands stand-alone (``python -m attacks.cli``).
-
-Heavy libraries are imported inside the commands, so ``privcausal --help`` stays fast.
+:func:`add_parser` adds ``attack membership`` and ``attack reconstruct``; :func:`run`
+dispatches on ``args.attack_command`` to :func:`cmd_attack_membership` or
+:func:`cmd_attack_reconstruct`. Heavy libraries are imported inside the commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import sys
-from typing import Any, Sequence
+from typing import Any
 
+from privcausal.cli._common import RAW, read_csv
+from privcausal.jsonnum import json_value
 from privcausal.exceptions import PrivCausalError
 
-__all__ = ["add_attack_parser", "cmd_attack", "cmd_attack_membership", "cmd_attack_reconstruct", "main"]
+__all__ = ["add_parser", "run", "cmd_attack_membership", "cmd_attack_reconstruct", "ATTACKS"]
 
 #: the names of attacks.membership.ATTACKS (kept here so building the parser imports nothing)
 ATTACKS = ("loss", "calibrated", "lira", "lira-fixed", "lira-offline", "lira-offline-fixed", "rmia",
@@ -53,13 +50,13 @@ reported beside the reconstruction.
 """
 
 
-def add_attack_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``attack membership`` and ``attack reconstruct`` to a subparsers object."""
     p = subparsers.add_parser("attack", help="attack a released model or statistic",
                               description="Membership inference and reconstruction attacks.")
     sub = p.add_subparsers(dest="attack_command", metavar="ATTACK")
     m = sub.add_parser("membership", help="membership inference on a released model",
-                       epilog=MEMBERSHIP_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=MEMBERSHIP_EXAMPLES, formatter_class=RAW)
     m.add_argument("--model", required=True, help="released model folder, or a CSV of per-record scores")
     m.add_argument("--members", required=True, help="CSV of records the model trained on")
     m.add_argument("--nonmembers", required=True, help="CSV of records it did not train on")
@@ -76,26 +73,13 @@ def add_attack_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
     m.set_defaults(func=cmd_attack_membership)
     r = sub.add_parser("reconstruct", help="informed-adversary reconstruction from released statistics",
-                       epilog=RECONSTRUCT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=RECONSTRUCT_EXAMPLES, formatter_class=RAW)
     r.add_argument("--release", required=True, help="JSON release file")
     r.add_argument("--known", required=True, help="CSV of every training record but one")
     r.add_argument("--kappa", type=float, help="prior success probability for the ReRo bound")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=cmd_attack_reconstruct)
     return p
-
-
-def _read_csv(path: str) -> Any:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from privcausal.exceptions import DataNotFoundError
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError(f"file not found: {p}")
-    return pd.read_csv(p)
 
 
 def cmd_attack_membership(args: argparse.Namespace) -> int:
@@ -115,8 +99,8 @@ def cmd_attack_membership(args: argparse.Namespace) -> int:
     if isinstance(target, ScoreTarget) and needs_ref and recipe is None:
         raise PrivCausalError("reference-model attacks train models like the target: a score file "
                               "does not say how; give --recipe (or use --attack loss)")
-    members, non = _read_csv(args.members), _read_csv(args.nonmembers)
-    pop = _read_csv(args.population) if args.population else None
+    members, non = read_csv(args.members), read_csv(args.nonmembers)
+    pop = read_csv(args.population) if args.population else None
     res = membership_attacks(target, members, non, pop, attacks=attacks,
                              n_reference=args.reference_models, recipe=recipe,
                              random_state=args.random_state,
@@ -141,7 +125,7 @@ def cmd_attack_reconstruct(args: argparse.Namespace) -> int:
     from attacks.rero import rero_bound
 
     doc = read_release(args.release)
-    known = _read_csv(args.known)
+    known = read_csv(args.known)
     rec = reconstruct_release(doc, known)
     names = list(doc["feature_names"])
     out: dict[str, Any] = {
@@ -159,7 +143,7 @@ def cmd_attack_reconstruct(args: argparse.Namespace) -> int:
 
         out["rero_bound"] = rero_bound(receipt_from_dict(doc["receipt"]), args.kappa).to_dict()
     if args.json:
-        print(json.dumps(out, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else str(v)))
+        print(json.dumps(json_value(out), default=str))
     else:
         print(f"informed adversary, {doc['kind']} release, {len(known)} known records")
         print("reconstructed record: " + ", ".join(f"{n}={v:.6g}" for n, v in out["record"].items())
@@ -170,33 +154,9 @@ def cmd_attack_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_attack(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """The ``attack`` command: runs the sub-command chosen."""
     func = getattr(args, "func", None)
     if func is None:
         raise PrivCausalError("choose an attack: 'privcausal attack membership' or 'privcausal attack reconstruct'")
     return func(args)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (the same commands as ``privcausal attack ...``)."""
-    parser = argparse.ArgumentParser(prog="privcausal")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_attack_parser(sub)
-    args = parser.parse_args(argv)
-    if args.command != "attack":
-        parser.print_help()
-        return 0
-    try:
-        return cmd_attack(args)
-    except PrivCausalError as exc:
-        msg = f"{type(exc).__name__}: {exc}"
-        if getattr(args, "json", False):
-            print(json.dumps({"error": msg}))
-        else:
-            print(f"privcausal: error: {msg}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""The work behind ``privcausal audit dpsgd|mechanism|model`` (see :mod:`audits.cli`)."""
+"""The work behind ``privcausal audit dpsgd|mechanism|model`` (the parsers are
+:mod:`privcausal.cli.audit`)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from audits.dpsgd.registry import registry_features
+from privcausal.cli._common import read_csv
 from privcausal.exceptions import DataNotFoundError, DataValidationError, PrivCausalError
 
 __all__ = ["run_dpsgd", "run_mechanism", "run_model", "model_audit", "load_callable",
-           "registry_features"]
-
-
-def registry_features(n: int, random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` records of the simulated trauma registry, encoded on the declared domain with rows
-    scaled into the unit ball, and the binary outcome (30-day death)."""
-    from privcausal.data import simulate_trauma
-    from privcausal.design import DesignEncoder
-
-    data = simulate_trauma(n=int(n), random_state=random_state)
-    enc = DesignEncoder(data.domain)
-    X = enc.transform(data.covariates) / float(enc.row_norm_bound)
-    return X, np.asarray(data.outcome, dtype=np.float64)
+]
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -173,15 +164,6 @@ def run_mechanism(args: argparse.Namespace) -> Any:
                            precision=not getattr(args, "no_precision", False))
 
 
-def _read_csv(path: str) -> Any:
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataNotFoundError(f"file not found: {p}")
-    return pd.read_csv(p)
-
-
 def run_model(args: argparse.Namespace) -> Any:
     """Membership scores of members and non-members, then the chosen bound."""
     from attacks.membership import membership_attacks
@@ -194,8 +176,8 @@ def run_model(args: argparse.Namespace) -> Any:
     if eps is None:
         raise PrivCausalError("this model carries no receipt: give the claimed --epsilon")
     delta = args.delta if args.delta is not None else float(getattr(receipt, "delta", 0.0) or 0.0)
-    members, non = _read_csv(args.members), _read_csv(args.nonmembers)
-    pop = _read_csv(args.population) if args.population else None
+    members, non = read_csv(args.members), read_csv(args.nonmembers)
+    pop = read_csv(args.population) if args.population else None
     res = membership_attacks(target, members, non, pop, attacks=(args.attack,),
                              n_reference=args.reference_models, random_state=args.random_state,
                              progress=_progress(args))[args.attack]

@@ -1,7 +1,6 @@
 """``privcausal curves SPEC.toml``: privacy-utility curves from the command line.
 
-:mod:`privcausal.cli` wires it in with :func:`add_curves_parser` (on its subparsers) and
-:func:`cmd_curves`. Only argparse is imported here; the curve machinery loads when the
+:func:`add_parser` adds the command, :func:`run` runs it. Only argparse is imported here; the curve machinery loads when the
 command runs, so ``privcausal --help`` stays fast.
 """
 
@@ -11,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_curves_parser", "cmd_curves", "CURVES_EXAMPLES"]
+__all__ = ["add_parser", "run", "CURVES_EXAMPLES"]
 
 CURVES_EXAMPLES = """\
 examples:
@@ -28,7 +27,7 @@ documented in audits/curves/spec.py and experiments/curves.md.
 """
 
 
-def add_curves_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``curves`` to a subparsers object."""
     p = subparsers.add_parser(
         "curves", help="privacy-utility curves: error, attack success and audits against epsilon",
@@ -65,7 +64,7 @@ def _line(c: dict[str, Any]) -> str:
     return s
 
 
-def cmd_curves(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the spec; print the summary (``--json``) or a table of the cells."""
     from audits.curves.spec import load_spec
     from audits.curves.run import run_curves

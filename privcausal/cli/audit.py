@@ -1,7 +1,7 @@
 """``privcausal audit``: empirical epsilon against the accountant's, from the command line.
 
-Three commands, wired into :mod:`privcausal.cli` by :func:`add_audit_parser` and
-:func:`cmd_audit`:
+Three commands, added by :func:`add_parser` and run by :func:`run` (the work behind them is
+:mod:`privcausal.cli.audit_run`):
 
 * ``audit dpsgd``: DP-SGD trained many times with and without a canary (or once with many
   canaries, ``--bound one-run|fdp-one-run``) under a named threat model;
@@ -25,7 +25,7 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["add_audit_parser", "cmd_audit"]
+__all__ = ["add_parser", "run", "THREATS", "BOUNDS", "BACKENDS"]
 
 DPSGD_EXAMPLES = """\
 examples:
@@ -120,7 +120,7 @@ def _common(p: argparse.ArgumentParser, *, backend: str = "sequential") -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``audit dpsgd``, ``audit mechanism`` and ``audit model`` to a subparsers object."""
     raw = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("audit", help="measure a lower bound on epsilon (DP-SGD, mechanism, model)",
@@ -181,14 +181,14 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """The ``audit`` command: runs the sub-command chosen, prints and reports the result."""
     from privcausal.exceptions import PrivCausalError
 
     cmd = getattr(args, "audit_command", None)
     if cmd is None:
         raise PrivCausalError("choose an audit: 'privcausal audit dpsgd', 'mechanism' or 'model'")
-    from audits import _cli_commands as impl
+    from privcausal.cli import audit_run as impl
 
     result = {"dpsgd": impl.run_dpsgd, "mechanism": impl.run_mechanism,
               "model": impl.run_model}[cmd](args)

@@ -10,7 +10,7 @@ import math
 import sys
 from typing import Any, Iterator
 
-__all__ = ["add_budget_parser", "cmd_budget", "charged", "is_user_file", "NOT_PROTECTED"]
+__all__ = ["add_parser", "run", "charged", "is_user_file", "NOT_PROTECTED"]
 
 BUDGET_EXAMPLES = """\
 examples:
@@ -33,7 +33,7 @@ NOT_PROTECTED = ("privcausal: warning: {what} is non-private: its output is an e
                  "the records in {name} and protects nothing; do not publish it")
 
 
-def add_budget_parser(sub: Any) -> None:
+def add_parser(sub: Any) -> None:
     b = sub.add_parser("budget", help="set or show a data set's persistent privacy budget",
                        epilog=BUDGET_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     bs = b.add_subparsers(dest="budget_command", metavar="ACTION")
@@ -66,7 +66,7 @@ def _load(args: argparse.Namespace) -> Any:
                       domain=args.domain)
 
 
-def cmd_budget(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from privcausal.exceptions import PrivCausalError
     from privcausal.privacy.ledger import Ledger
 
