@@ -42,6 +42,7 @@ from audits.bounds.licensed import GDP_ESTIMATE_ASSUMPTION, licensed_bound, logi
 from audits.bounds.multi_run import EpsilonLowerBound, bound_from_scores, gdp_epsilon
 from audits.result import AssumptionTest, Verdict
 from audits.dpsgd.canaries import dirac_canary, input_canary
+from audits.dpsgd.recipe_args import audit_settings
 from audits.dpsgd.trials import DPSGDTrials
 from audits.runner.run import run_trials
 from audits.dpsgd.white_box import ESTIMATE_ASSUMPTION, composed_white_box_bound
@@ -125,7 +126,7 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
                 backend: str = "sequential", n_jobs: int | None = None,
                 batch_size: int | None = None, checkpoint: Any = None, scheduler: Any = None,
                 address: str | None = None, progress: bool = False,
-                **train_kwargs: Any) -> DPSGDAuditResult:
+                recipe: Any = None, **train_kwargs: Any) -> DPSGDAuditResult:
     """Audit DP-SGD (logistic/linear model) on ``X, y`` with ``trials`` runs per world.
 
     Parameters
@@ -139,6 +140,10 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
         "run-level" (the run scores; for white-box the per-step sum) or "composed" (white-box,
         full batch, GDP, plain SGD: signal and noise measured, composed;
         :mod:`audits.dpsgd.white_box`)
+    recipe : a :class:`~privcausal.training.DPSGDRecipe` (or a mapping of its fields) to audit
+        instead of the keyword parameters: its epsilon or noise_multiplier, delta, steps (or
+        epochs), sampling_rate, max_grad_norm, lr and architecture replace theirs, and its other
+        non-default fields go to the trainer (:func:`audits.dpsgd.recipe_args.audit_settings`)
     claimed_epsilon : audit against this epsilon instead of the receipt's (to test an
         accountant, e.g. one that is off by the batch size)
     random_state : seeds the trainings (and the input canary)
@@ -162,6 +167,12 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     hidden-state, over the canary runs' steps; hidden-state audits record the trajectories of
     at most 16 canary runs per batch for it).
     """
+    if recipe is not None:  # the recipe's settings replace the parameters above
+        settings, extra = audit_settings(recipe)
+        epsilon, noise_multiplier, delta = settings["epsilon"], settings["noise_multiplier"], settings["delta"]
+        steps, sampling_rate, max_grad_norm = settings["steps"], settings["sampling_rate"], settings["max_grad_norm"]
+        lr, architecture = settings["lr"], settings["architecture"]
+        train_kwargs = {**extra, **train_kwargs}
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")
     if bound not in BOUNDS:

@@ -48,6 +48,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 from scipy import special
 
+from audits.dpsgd.recipe_args import audit_settings
 from audits.bounds.licensed import GDP_ESTIMATE_ASSUMPTION, licensed_one_run, logit_of_loss
 from audits.bounds.multi_run import ASSUME_ONE_RUN, EpsilonLowerBound
 from audits.bounds.one_run import one_run_bound, one_run_bound_from_scores
@@ -206,7 +207,7 @@ def audit_dpsgd_one_run(X: Any, y: Any, *, threat: str = "white-box", canaries: 
                         canary_scale: float | None = None, canary_space: str = "columns",
                         statistic: str = "sum", claimed_epsilon: float | None = None,
                         random_state: Any = None, trainer: Callable[..., Any] | None = None,
-                        **train_kwargs: Any) -> OneRunAuditResult:
+                        recipe: Any = None, **train_kwargs: Any) -> OneRunAuditResult:
     """Audit DP-SGD (logistic or linear model) with ``canaries`` canaries in one training.
 
     Parameters
@@ -223,6 +224,10 @@ def audit_dpsgd_one_run(X: Any, y: Any, *, threat: str = "white-box", canaries: 
     canary_scale : the Dirac canaries' value (default 10 C); canary_space : "columns" (Dirac,
         every threat) or "data" (input-space outliers, black-box only)
     statistic : white-box per-canary score, "sum" or "max" over steps
+    recipe : a :class:`~privcausal.training.DPSGDRecipe` (or a mapping of its fields) to audit
+        instead of the keyword parameters: its epsilon or noise_multiplier, delta, steps (or
+        epochs), sampling_rate, max_grad_norm, lr and architecture replace theirs, and its other
+        non-default fields go to the trainer (:func:`audits.dpsgd.recipe_args.audit_settings`)
     claimed_epsilon : audit against this epsilon instead of the trainer's
     trainer : the procedure under audit, called as ``train_many`` (default); it must return
         ``params``, ``records["params"]``, ``noise_multiplier``, ``max_grad_norm``, ``steps``,
@@ -233,6 +238,12 @@ def audit_dpsgd_one_run(X: Any, y: Any, *, threat: str = "white-box", canaries: 
     so it does not depend on which canaries were drawn; models start from zero parameters.
     The data matrix is dense, (n + m) x (d + m): keep m in the low thousands.
     """
+    if recipe is not None:  # the recipe's settings replace the parameters above
+        settings, extra = audit_settings(recipe)
+        epsilon, noise_multiplier, delta = settings["epsilon"], settings["noise_multiplier"], settings["delta"]
+        steps, sampling_rate, max_grad_norm = settings["steps"], settings["sampling_rate"], settings["max_grad_norm"]
+        lr, architecture = settings["lr"], settings["architecture"]
+        train_kwargs = {**extra, **train_kwargs}
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")
     if bound not in ("steinke", "fdp"):

@@ -131,9 +131,9 @@ class DPSGDRecipe:
         if c.get("max_grad_norm") is None or not math.isfinite(float(c.get("max_grad_norm", 1.0))):
             # the non-private twin's "no clipping": any finite C is the same recipe without noise
             c["max_grad_norm"] = 1.0
-        if "steps" in c and "epochs" in c:  # a resolved config states both; the steps decide
-            c.pop("epochs")
-        if "sampling_rate" in c and "batch_size" in c:
+        if c.get("steps") is not None and c.get("epochs") is not None:
+            c.pop("epochs")  # a resolved config states both; the steps decide
+        if c.get("sampling_rate") is not None and c.get("batch_size") is not None:
             c.pop("batch_size")
         return cls(**c)
 

@@ -210,7 +210,7 @@ def train_many(
     -------
     StackedTraining
     """
-    rec = as_recipe(recipe, settings)
+    spec = as_recipe(recipe, settings)
     Xa, ya, implied = as_training_data(X, y)
     n, d = Xa.shape
     if backend not in BACKENDS:
@@ -239,8 +239,8 @@ def train_many(
         if bool(mask_np.all()):
             mask_t = None
     lab = label or "DP-SGD model (one of many)"
-    expected_batch_size = rec.expected_batch_size
-    plan = plan_training(n, d, rec, backend=backend, implied_loss=implied, label=lab)
+    expected_batch_size = spec.expected_batch_size
+    plan = plan_training(n, d, spec, backend=backend, implied_loss=implied, label=lab)
     r = plan.recipe
     check_outcome(ya, r.loss)
     if expected_batch_size is not None:
@@ -339,5 +339,5 @@ def train_many(
         noise_multiplier=r.noise_multiplier, max_grad_norm=r.max_grad_norm,
         sampling_rate=r.sampling_rate, steps=r.steps, receipt=receipt, mask=mask_np,
         normaliser=normaliser.numpy(), history=history, records=records,
-        record_models=rec_idx, config=config, recipe=rec,
+        record_models=rec_idx, config=config, recipe=spec,
     )
