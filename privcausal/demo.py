@@ -13,6 +13,7 @@ import math
 import time
 from pathlib import Path
 from typing import Any
+from privcausal.jsonnum import json_number
 
 __all__ = ["run_demo", "DEMO_ESTIMATORS"]
 
@@ -67,7 +68,7 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
             "estimator": name, "private": r.is_private, "ate": est.ate_, "ci_low": lo, "ci_high": hi,
             "covers_truth": bool(lo <= data.true_ate <= hi),
             "abs_error": abs(est.ate_ - data.true_ate),
-            "epsilon_spent": r.epsilon if r.is_private else "inf", "delta_spent": r.delta,
+            "epsilon_spent": json_number(r.epsilon), "delta_spent": r.delta,
             "accountant": r.accountant, "notes": list(r.notes),
         })
     fig = out / "ate_forest.png"

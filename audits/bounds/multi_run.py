@@ -40,6 +40,7 @@ from scipy import optimize, special
 
 from privcausal.exceptions import DataTypeError, DataValidationError, PrivacyParameterError
 from privcausal.validation import check_alpha, check_delta, check_finite_array, check_random_state
+from privcausal.jsonnum import json_value
 
 __all__ = [
     "EpsilonLowerBound",
@@ -93,9 +94,9 @@ class EpsilonLowerBound:
         return 1.0 - self.alpha
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; infinities become the strings ``"inf"`` / ``"-inf"``."""
-        fix = lambda x: (str(x) if isinstance(x, float) and math.isinf(x) else x)  # noqa: E731
-        return {k: fix(v) for k, v in asdict(self).items()}
+        """JSON-ready dict (:func:`privcausal.jsonnum.json_value`: infinities as ``"inf"`` /
+        ``"-inf"``, NaN as null)."""
+        return json_value(asdict(self))
 
 
 # ----------------------------------------------------------------------------------- checks

@@ -56,7 +56,11 @@ class PrivacyEvent:
     mechanism : str
         ``discrete laplace``, ``discrete gaussian``, ``composed``, ``dp-sgd``, ``non-private`` ...
     epsilon, delta : float
-        The (epsilon, delta) this release was calibrated to (basic composition adds these).
+        The (epsilon, delta) this release was calibrated to; for a composite event
+        (:func:`~privcausal.privacy.sequential`, :func:`~privcausal.privacy.parallel`), the
+        basic-composition bound, a valid but loose description. What a receipt states is
+        counted by an accountant (:func:`~privcausal.privacy.composed_epsilon`) from the
+        ``dp_event``s, never read off this field alone.
     dp_event : dp_accounting.DpEvent
         The same release for dp-accounting's PLD and RDP accountants.
     sensitivity, scale : float or None
