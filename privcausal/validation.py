@@ -16,6 +16,7 @@ __all__ = [
     "MAX_EPSILON",
     "MAX_DELTA",
     "check_alpha",
+    "check_interval_alpha",
     "check_random_state",
     "check_finite_array",
     "is_seeded",
@@ -76,6 +77,21 @@ def check_alpha(alpha: Any) -> float:
     a = float(alpha)
     if not (0.0 < a < 1.0):
         raise PrivacyParameterError(f"alpha must lie in (0, 1), got {a!r}")
+    return a
+
+
+def check_interval_alpha(alpha: Any) -> float:
+    """Return the ``alpha`` of a (1 - alpha) confidence interval, in (0, 0.5].
+
+    ``alpha`` is one minus the confidence level: 0.05 asks for a 95 % interval. A value above
+    0.5 is refused rather than read as a confidence level (``ate_interval(0.95)`` would
+    otherwise return a 5 % interval without a word).
+    """
+    a = check_alpha(alpha)
+    if a > 0.5:
+        raise PrivacyParameterError(
+            f"alpha is 1 - confidence level and must lie in (0, 0.5]: alpha={a!r} would give a "
+            f"{100 * (1 - a):.3g}% interval; for a {100 * a:.3g}% interval pass alpha={1 - a:.3g}")
     return a
 
 

@@ -22,6 +22,7 @@ class EstimatorSpec:
     cls: str
     private: bool
     description: str
+    kwargs: tuple[tuple[str, Any], ...] = ()
 
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
@@ -37,6 +38,11 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
 # Non-private twins: the same estimator at epsilon = inf.
 for _name, _spec in list(ESTIMATORS.items()):
     ESTIMATORS[f"{_name}-np"] = EstimatorSpec(_spec.module, _spec.cls, False, f"non-private twin of {_name}")
+# A flexible non-private anchor: AIPW with gradient-boosted nuisances (cross-fitted).
+ESTIMATORS["aipw-hgb-np"] = EstimatorSpec(
+    "privcausal.estimators.aipw", "AugmentedIPW", False,
+    "non-private AIPW, gradient-boosted nuisances (scikit-learn HistGradientBoosting), 5 folds, clip 0.01",
+    (("propensity_learner", "hgb"), ("outcome_learner", "hgb"), ("n_folds", 5), ("clip", 0.01)))
 
 
 def estimator_names() -> list[str]:
@@ -50,7 +56,7 @@ def make_estimator(name: str, *, epsilon: float = 1.0, delta: float = 1e-6,
         raise PrivCausalError(f"unknown estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
     spec = ESTIMATORS[name]
     cls = getattr(importlib.import_module(spec.module), spec.cls)
-    params = dict(kwargs)
+    params = {**dict(spec.kwargs), **kwargs}
     if spec.private:
         params.update(epsilon=epsilon, delta=delta)
     elif "epsilon" in cls().get_params():

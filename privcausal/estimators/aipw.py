@@ -56,7 +56,8 @@ from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seeded_rng
 from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
-from privcausal.privacy import make_receipt, noise_source, parallel
+from privcausal.estimators.nuisance import check_learner, fit_outcome, fit_propensity
+from privcausal.privacy import PrivacyEvent, make_receipt, noise_source, parallel
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.privacy.random import independent_streams
 from privcausal.validation import check_random_state
@@ -121,6 +122,11 @@ class AugmentedIPW(ATEEstimator):
         Bootstrap draws for the interval.
     random_state : None, int or Generator
         None: secure noise. A seed makes folds and noise reproducible (experiments only).
+    propensity_learner, outcome_learner : None, "hgb" or a scikit-learn estimator
+        Non-private twin only (``epsilon=inf``): flexible nuisance models, cloned and
+        cross-fitted on the same folds (:mod:`privcausal.estimators.nuisance`); "hgb" is
+        scikit-learn's histogram gradient boosting. None (default): the linear models above.
+        A private fit refuses them (they see the exact records).
     """
 
     def __init__(
@@ -136,6 +142,8 @@ class AugmentedIPW(ATEEstimator):
         C: float | str = "auto",
         n_draws: int = 2000,
         random_state: Any = None,
+        propensity_learner: Any = None,
+        outcome_learner: Any = None,
     ) -> None:
         self.epsilon = epsilon
         self.delta = delta
@@ -147,6 +155,8 @@ class AugmentedIPW(ATEEstimator):
         self.C = C
         self.n_draws = n_draws
         self.random_state = random_state
+        self.propensity_learner = propensity_learner
+        self.outcome_learner = outcome_learner
 
     def _fit(self, data: CausalData) -> None:
         K = self.n_folds
@@ -165,6 +175,8 @@ class AugmentedIPW(ATEEstimator):
         s_e, s_mu, s_agg = _check_split(self.budget_split)
         eps = float(self.epsilon)
         delta = float(self.delta)
+        prop_learner = check_learner(self.propensity_learner, "propensity", math.isfinite(eps))
+        out_learner = check_learner(self.outcome_learner, "outcome", math.isfinite(eps))
         if kind == "linear" and math.isfinite(eps) and delta <= 0:
             raise PrivacyParameterError("linear outcome models use the Gaussian mechanism and need delta > 0")
 
@@ -183,10 +195,17 @@ class AugmentedIPW(ATEEstimator):
         for k in range(K):
             fit_idx = folds == k
             tk, Xk, yk = t[fit_idx], X[fit_idx], y[fit_idx]
-            prop = PrivateLogisticModel(epsilon=s_e * eps, C=self.C, random_state=nuis_rng)
-            prop.fit(Xk, tk, row_norm_bound=R, label=f"propensity model, fold {k + 1}")
-            e_sum[~fit_idx] += prop.predict_proba(X[~fit_idx])
-            e_events.append(prop.event_)
+            seed = 7919 * (k + 1)  # the twin's learners: fixed seeds per fold (nothing private)
+            if prop_learner is not None:
+                if tk.min() == tk.max():
+                    raise DataValidationError(f"fold {k + 1} holds one treatment arm only; use fewer folds")
+                e_sum[~fit_idx] += fit_propensity(prop_learner, Xk, tk, X[~fit_idx], seed)
+                e_events.append(PrivacyEvent.non_private(f"propensity learner, fold {k + 1}"))
+            else:
+                prop = PrivateLogisticModel(epsilon=s_e * eps, C=self.C, random_state=nuis_rng)
+                prop.fit(Xk, tk, row_norm_bound=R, label=f"propensity model, fold {k + 1}")
+                e_sum[~fit_idx] += prop.predict_proba(X[~fit_idx])
+                e_events.append(prop.event_)
             for arm in (0, 1):
                 sel = tk == arm
                 if sel.sum() == 0:
@@ -194,6 +213,11 @@ class AugmentedIPW(ATEEstimator):
                         f"fold {k + 1} holds no record of arm {arm}; use fewer folds or more data"
                     )
                 label = f"outcome model, arm {arm}, fold {k + 1}"
+                if out_learner is not None:
+                    mu_sum[arm, ~fit_idx] += fit_outcome(out_learner, Xk[sel], yk[sel], X[~fit_idx],
+                                                         seed + arm)
+                    mu_events.append(PrivacyEvent.non_private(label))
+                    continue
                 if kind == "logistic":
                     mdl = PrivateLogisticModel(epsilon=s_mu * eps, C=self.C, random_state=nuis_rng)
                     mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, label=label)
@@ -237,8 +261,11 @@ class AugmentedIPW(ATEEstimator):
         self.noisy_stats_ = stats  # the released noisy aggregate statistics
         # which fold fitted on each record: local (its length is the record count)
         self.diagnostics_ = LocalDiagnostics.of(data, folds=folds)
+        flexible = [f"{role}: {_learner_name(x)}" for role, x in
+                    (("propensity", prop_learner), ("outcome", out_learner)) if x is not None]
         self.privacy_ = make_receipt(
-            f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})",
+            f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})"
+            + (f", non-private nuisance learners ({'; '.join(flexible)})" if flexible else ""),
             events,
             noise=noise.description,
             delta=delta if any(ev.delta > 0 for ev in events) else None,
@@ -261,3 +288,7 @@ class AugmentedIPW(ATEEstimator):
                 "models fitted on the other folds",
             ),
         )
+
+
+def _learner_name(learner: Any) -> str:
+    return learner if isinstance(learner, str) else type(learner).__name__

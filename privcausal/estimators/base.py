@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator
 from privcausal.data.causal_data import CausalData
 from privcausal.exceptions import DataTypeError, NotFittedError
 from privcausal.privacy.diagnostics import LocalDiagnostics
-from privcausal.validation import check_alpha, check_delta, check_epsilon
+from privcausal.validation import check_delta, check_epsilon, check_interval_alpha
 
 __all__ = ["ATEEstimator", "check_causal_data"]
 
@@ -69,7 +69,7 @@ class ATEEstimator(BaseEstimator):
         ``ate_se_``.
         """
         self._check_fitted()
-        a = check_alpha(alpha)
+        a = check_interval_alpha(alpha)
         draws = getattr(self, "ate_draws_", None)
         if draws is not None and len(draws) > 0:
             lo_q, hi_q = np.quantile(np.asarray(draws), [a / 2, 1 - a / 2])

@@ -41,7 +41,7 @@ from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt, parallel
 from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
-from privcausal.validation import check_alpha, check_delta, check_epsilon
+from privcausal.validation import check_delta, check_epsilon, check_interval_alpha
 from privcausal.jsonnum import json_number
 
 __all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum",
@@ -286,7 +286,7 @@ class CATELearner(BaseEstimator):
         self._check_fitted()
         from scipy.stats import norm
 
-        a = check_alpha(alpha)
+        a = check_interval_alpha(alpha)
         z = float(norm.ppf(1 - a / 2))
         return float(self.ate_ - z * self.ate_se_), float(self.ate_ + z * self.ate_se_)
 
