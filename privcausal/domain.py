@@ -41,6 +41,9 @@ __all__ = ["Numeric", "Categorical", "OutcomeBounds", "Domain"]
 
 
 def _finite_pair(lower: Any, upper: Any, what: str) -> tuple[float, float]:
+    if any(isinstance(v, str) and v.startswith("FILL IN") for v in (lower, upper)):
+        raise DomainError(f"the bounds of {what} are still the draft's placeholders: write public "
+                          "bounds (e.g. a clinical plausibility range), not the data's range")
     try:
         lo, hi = float(lower), float(upper)
     except (TypeError, ValueError):
@@ -127,21 +130,59 @@ def _to_spec(name: str, spec: Any) -> ColumnSpec:
             extra = set(spec) - {"categories"}
             if extra:
                 raise DomainError(f"column '{name}': unknown keys {sorted(extra)}")
-            return Categorical(tuple(spec["categories"]), missing=missing)
+            try:
+                return Categorical(tuple(spec["categories"]), missing=missing)
+            except DomainError as exc:
+                raise DomainError(f"column '{name}': {exc}") from None
         if "lower" in spec and "upper" in spec:
             extra = set(spec) - {"lower", "upper"}
             if extra:
                 raise DomainError(f"column '{name}': unknown keys {sorted(extra)}")
-            return Numeric(spec["lower"], spec["upper"], missing=missing)
+            try:
+                return Numeric(spec["lower"], spec["upper"], missing=missing)
+            except DomainError as exc:
+                raise DomainError(f"column '{name}': {exc}") from None
         raise DomainError(f"column '{name}' needs either 'lower' and 'upper' or 'categories'")
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec
     ):
-        return Numeric(spec[0], spec[1])
+        try:
+            return Numeric(spec[0], spec[1])
+        except DomainError as exc:
+            raise DomainError(f"column '{name}': {exc}") from None
     raise DomainError(
         f"column '{name}': a spec is Numeric(lower, upper), Categorical(categories), "
         "a (lower, upper) pair or a mapping"
     )
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "booleans"
+    if isinstance(v, (int, np.integer)):
+        return "integers"
+    if isinstance(v, (float, np.floating)):
+        return "numbers"
+    if isinstance(v, str):
+        return "strings"
+    return type(v).__name__
+
+
+def _category_type_hint(col: pd.Series, spec: "Categorical") -> str | None:
+    """A message when the declared categories and the column's values are of different types
+    (names the types only, never a value of the data)."""
+    declared = {_kind(c) for c in spec.categories}
+    present = col.dropna()
+    if present.empty:
+        return None
+    found = {_kind(v) for v in present.head(1000)}
+    numeric = {"integers", "numbers"}
+    if found & declared or (found <= numeric and declared <= numeric):
+        return None
+    want = " or ".join(sorted(found))
+    return (f"the declared categories are {' and '.join(sorted(declared))} but the column holds "
+            f"{want}: no value matches. Declare the categories as {want} (in TOML, "
+            f"{'without' if 'strings' in declared else 'with'} quotes)")
 
 
 @dataclass(frozen=True)
@@ -205,6 +246,24 @@ class Domain:
             "covariates": cov,
         }
 
+    def to_toml(self) -> str:
+        """The domain as TOML text (the format :meth:`from_toml` reads)."""
+        from privcausal.domain_draft import _toml_key, _toml_value
+
+        o = self.outcome
+        lines = ["[outcome]", f"lower = {_toml_value(o.lower)}", f"upper = {_toml_value(o.upper)}"]
+        if o.binary:
+            lines.append("binary = true")
+        for name, spec in self.covariates.items():
+            lines += ["", f"[covariates.{_toml_key(name)}]"]
+            if isinstance(spec, Numeric):
+                lines += [f"lower = {_toml_value(spec.lower)}", f"upper = {_toml_value(spec.upper)}"]
+            else:
+                lines.append("categories = [" + ", ".join(_toml_value(c) for c in spec.categories) + "]")
+            if spec.missing:
+                lines.append("missing = true")
+        return "\n".join(lines) + "\n"
+
     def subset(self, columns: Iterable[str]) -> "Domain":
         cols = list(columns)
         missing = [c for c in cols if c not in self.covariates]
@@ -259,6 +318,9 @@ class Domain:
                 known = col.isna() | col.isin(spec.categories)
                 n_out = int((~known).sum())
                 if n_out:
+                    hint = _category_type_hint(col, spec)
+                    if hint:  # e.g. categories declared as strings, the file holds integers
+                        raise DomainError(f"column '{name}': {hint}")
                     if not spec.missing:
                         raise DomainError(
                             f"column '{name}' holds values outside its declared categories; "

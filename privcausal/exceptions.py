@@ -12,6 +12,7 @@ import warnings
 
 __all__ = [
     "CLIP_WARNING",
+    "IgnoredColumnsWarning",
     "PrivCausalError",
     "DataValidationError",
     "DataTypeError",
@@ -95,6 +96,11 @@ class PrivacyLeakWarning(UserWarning):
 class ClippingWarning(UserWarning):
     """Values outside the declared domain were clipped to it (never printed, and never counted in
     the warning: the exact counts are local diagnostics, ``est.diagnostics_``)."""
+
+
+class IgnoredColumnsWarning(UserWarning):
+    """Columns of a data file are not covariates (not declared in the domain, or left out of
+    ``--covariates``) and are ignored: the estimate does not adjust for them. Names only."""
 
 
 class UnadjustedEstimateWarning(UserWarning):

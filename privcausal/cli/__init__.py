@@ -10,6 +10,7 @@
 :mod:`.curves`              ``privcausal curves``: privacy-utility curves
 :mod:`.budget`              ``privcausal budget set|show``, and the ledger charge of every
                             release command
+:mod:`.domain`              ``privcausal domain draft``: a draft domain file to confirm
 ==========================  =====================================================
 
 This package is the composition root: the only part of privcausal that imports ``attacks``

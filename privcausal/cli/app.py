@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("privcausal.cli.audit", "empirical epsilon lower bounds against the claimed epsilon"),
     "curves": ("privcausal.cli.curves", "privacy-utility curves from a TOML spec"),
     "budget": ("privcausal.cli.budget", "set or show a data set's persistent privacy budget"),
+    "domain": ("privcausal.cli.domain", "draft a domain file of declared bounds from a data file"),
 }
 
 EXAMPLES = """\
@@ -46,6 +47,7 @@ examples:
   privcausal audit model --model model/ --members m.csv --nonmembers n.csv --report audit/
   privcausal budget set registry.csv --treatment txa --outcome death --domain registry.toml \\
       --epsilon 2 --delta 1e-6                      # a budget that every fit on the file spends
+  privcausal domain draft registry.csv --treatment txa --outcome death --out registry.toml
   privcausal estimators                             # list every estimator and its twin
   privcausal curves experiments/curves_ate_trauma.toml   # privacy-utility curves and figures
 """

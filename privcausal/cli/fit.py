@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         "neighbouring": r.neighbouring,
         "noise": r.noise,
         "receipt": r.to_dict(),
+        "covariates": [str(c) for c in data.covariates.columns],
+        "ignored_columns": list(getattr(data, "ignored_columns", ())),
     }
     if hasattr(est, "plan_"):  # the regression adjustment: did it adjust? (decided on noisy counts)
         out["plan"] = est.plan_

@@ -72,6 +72,8 @@ class CausalData:
     y_cfactual: np.ndarray | None = None
     name: str = "data"
     clipped: dict[str, int] = field(default_factory=dict)
+    #: columns of the source file that are not covariates (names only), set by ``from_frame``
+    ignored_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.domain, Domain):

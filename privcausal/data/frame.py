@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +11,13 @@ import pandas as pd
 
 from privcausal.data.causal_data import CausalData
 from privcausal.domain import Domain
-from privcausal.exceptions import DataNotFoundError, DataTypeError, DataValidationError, DomainError
+from privcausal.exceptions import (
+    DataNotFoundError,
+    DataTypeError,
+    DataValidationError,
+    DomainError,
+    IgnoredColumnsWarning,
+)
 
 __all__ = ["from_frame", "read_table"]
 
@@ -64,10 +71,17 @@ def from_frame(
     absent = [c for c in covs if c not in df.columns]
     if absent:
         raise DataValidationError(f"covariate columns {absent} are not in the data")
+    ignored = [str(c) for c in df.columns if c not in covs and c not in (treatment, outcome)]
+    if ignored:  # names only: the analyst should know what the estimate does not adjust for
+        warnings.warn(
+            f"columns {ignored} of the data are not covariates (not in the domain or --covariates) "
+            "and are ignored: the estimate does not adjust for them", IgnoredColumnsWarning,
+            stacklevel=2)
     return CausalData(
         df[covs].reset_index(drop=True),
         df[treatment].to_numpy(),
         df[outcome].to_numpy(),
         domain.subset(covs),
         name=name or "frame",
+        ignored_columns=tuple(ignored),
     )
