@@ -7,6 +7,10 @@
   :class:`~privcausal.privacy.diagnostics.LocalDiagnostics`), and whatever the interval needs;
 * ``ate_interval(alpha=0.05)`` returns ``(low, high)``, an interval that accounts for both
   sampling and privacy noise;
+* EconML's shape beside it: ``fit(Y, T, X=..., W=..., domain=...)`` (arrays or DataFrames,
+  :func:`~privcausal.data.arrays.from_arrays`), ``effect(X)`` and ``effect_interval(X, alpha)``
+  (one effect for every row: these estimate the average effect, not a CATE), and
+  ``summary()`` with the receipt;
 * each private estimator has a non-private twin: the same estimator at ``epsilon=inf``
   (its receipt says epsilon = inf), exposed under a separate name in the registry.
 """
@@ -44,7 +48,14 @@ class ATEEstimator(BaseEstimator):
     #: The ATE is estimated privately (False for non-private twins and paper baselines).
     private: bool = True
 
-    def fit(self, data: CausalData) -> "ATEEstimator":
+    def fit(self, data: Any, T: Any = None, *, X: Any = None, W: Any = None,
+            domain: Any = None) -> "ATEEstimator":
+        """Fit on a :class:`~privcausal.data.CausalData`, or EconML-style on outcome ``data`` (Y),
+        treatment ``T`` and covariates ``X`` and ``W`` with a declared ``domain``."""
+        if not isinstance(data, CausalData) and (T is not None or X is not None or W is not None):
+            from privcausal.data.arrays import from_arrays
+
+            data = from_arrays(data, T, X, W, domain=domain)
         data = check_causal_data(data)
         if self.private:
             check_epsilon(getattr(self, "epsilon", math.inf))
@@ -79,3 +90,39 @@ class ATEEstimator(BaseEstimator):
         z = float(norm.ppf(1 - a / 2))
         se = float(getattr(self, "ate_se_", math.nan))
         return float(self.ate_ - z * se), float(self.ate_ + z * se)
+
+    # ------------------------------------------------------------------ EconML's shape
+    def effect(self, X: Any = None) -> np.ndarray:
+        """The estimated average effect for each row of ``X`` (one number repeated: an ATE
+        estimator does not model heterogeneity; use the CATE learners for that)."""
+        self._check_fitted()
+        n = 1 if X is None else len(X)
+        return np.full(n, float(self.ate_))
+
+    def effect_interval(self, X: Any = None, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+        """``ate_interval(alpha)`` for each row of ``X`` (arrays of lows and highs)."""
+        lo, hi = self.ate_interval(alpha)
+        n = 1 if X is None else len(X)
+        return np.full(n, lo), np.full(n, hi)
+
+    def summary(self, alpha: float = 0.05) -> dict[str, Any]:
+        """The release in one mapping: estimate, interval, what it covers, and the receipt
+        (noisy and public quantities only; ``str()`` of it is readable)."""
+        lo, hi = self.ate_interval(alpha)
+        return _Summary(estimator=type(self).__name__, ate=float(self.ate_), ci_low=lo, ci_high=hi,
+                        alpha=float(alpha), private=bool(self.private and self.privacy_.epsilon < math.inf),
+                        receipt=self.privacy_.to_dict(), adjusted=getattr(self, "plan_", "adjusted") == "adjusted")
+
+
+class _Summary(dict):
+    """A summary mapping whose text form reads as a short table."""
+
+    def __str__(self) -> str:
+        r = self["receipt"]
+        lines = [f"{self['estimator']}: ATE = {self['ate']:.4g}, "
+                 f"{100 * (1 - self['alpha']):.3g}% CI [{self['ci_low']:.4g}, {self['ci_high']:.4g}]"
+                 + ("" if self["adjusted"] else "  (NOT adjusted: difference in means)"),
+                 f"privacy: epsilon = {r['epsilon']}, delta = {r['delta']} ({r['accountant']}; "
+                 f"{r['neighbouring']})" if self["private"] else "privacy: none (non-private twin)",
+                 f"release: {r['release']}"]
+        return "\n".join(lines)

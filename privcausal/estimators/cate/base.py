@@ -192,7 +192,14 @@ class CATELearner(BaseEstimator):
                                         "delta unset")
         return r.replace(delta=self.delta)
 
-    def fit(self, data: CausalData) -> "CATELearner":
+    def fit(self, data: Any, T: Any = None, *, X: Any = None, W: Any = None,
+            domain: Any = None) -> "CATELearner":
+        """Fit on a :class:`~privcausal.data.CausalData`, or EconML-style on outcome ``data`` (Y),
+        treatment ``T`` and covariates ``X`` and ``W`` with a declared ``domain``."""
+        if not isinstance(data, CausalData) and (T is not None or X is not None or W is not None):
+            from privcausal.data.arrays import from_arrays
+
+            data = from_arrays(data, T, X, W, domain=domain)
         data = check_causal_data(data, min_per_arm=2)
         eps = check_epsilon(self.epsilon)
         delta = check_delta(self.delta)
