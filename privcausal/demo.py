@@ -58,7 +58,7 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
     y, t = data.outcome, data.treatment
     naive = float(y[t == 1].mean() - y[t == 0].mean())
     rows: list[dict[str, Any]] = []
-    names = [v for name in DEMO_ESTIMATORS for v in (name, f"{name}-np")]
+    names = [v for name in DEMO_ESTIMATORS for v in (name, f"{name}-np")] + ["aipw-hgb-np"]
     for i, name in enumerate(tqdm(names, desc="fitting estimators", disable=not progress)):
         seed = None if random_state is None else random_state + 1 + i
         est = make_estimator(name, epsilon=epsilon, delta=delta, random_state=seed).fit(data)
@@ -70,6 +70,7 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
             "abs_error": abs(est.ate_ - data.true_ate),
             "epsilon_spent": json_number(r.epsilon), "delta_spent": r.delta,
             "accountant": r.accountant, "notes": list(r.notes),
+            "interval_covers": getattr(est, "interval_covers", ""),
         })
     fig = out / "ate_forest.png"
     _forest_plot(rows, data.true_ate, epsilon, fig)
@@ -93,6 +94,13 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
             f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}] | {'yes' if r['covers_truth'] else 'no'} | "
             f"{r['abs_error']:.4f} | {eps} | {r['accountant']} |"
         )
+    lines += ["", "What each interval accounts for:", ""]
+    seen = set()
+    for r in rows:
+        base = r["estimator"].removesuffix("-np")
+        if base not in seen:
+            seen.add(base)
+            lines.append(f"- {base}: {r['interval_covers']}")
     lines += ["", f"![estimates]({fig.name})", "", "What each private release did (its receipt's notes):", ""]
     for r in rows:
         if r["private"]:

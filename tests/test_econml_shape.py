@@ -58,3 +58,16 @@ def test_cate_learner_fits_on_arrays(arrays):
     a = TLearner(epsilon=2.0, recipe={"epochs": 2}, random_state=0).fit(d)
     b = TLearner(epsilon=2.0, recipe={"epochs": 2}, random_state=0).fit(Y, T, X=X, W=W, domain=d.domain)
     assert a.ate_ == b.ate_
+
+
+def test_every_estimator_says_what_its_interval_covers(trauma_small):
+    from privcausal.estimators import ESTIMATORS
+    from privcausal.estimators.cate import TLearner
+
+    for name in ("dim", "regression", "ipw", "aipw"):
+        est = make_estimator(name)
+        assert "noise" in est.interval_covers and est.interval_covers != type(est).__mro__[1].interval_covers
+    assert "NOT the networks' own estimation error" in TLearner.interval_covers
+    est = make_estimator("dim", epsilon=1.0, random_state=0).fit(trauma_small)
+    assert "the interval covers: sampling and privacy noise" in str(est.summary())
+    assert set(ESTIMATORS) >= {"aipw-hgb-np"}

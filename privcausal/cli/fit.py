@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "neighbouring": r.neighbouring,
         "noise": r.noise,
         "receipt": r.to_dict(),
+        "interval_covers": getattr(est, "interval_covers", None),
         "covariates": [str(c) for c in data.covariates.columns],
         "ignored_columns": list(getattr(data, "ignored_columns", ())),
     }
@@ -135,6 +136,8 @@ def _print_text(args: argparse.Namespace, data: Any, est: Any, out: dict[str, An
         what += " (NOT adjusted: unadjusted difference in means, see the warning)"
     print(f"{what} on {data.name}: ATE = {est.ate_:.4f}  "
           f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
+    if out.get("interval_covers"):
+        print(f"the interval covers: {out['interval_covers']}")
     if data.true_ate is not None:
         print(f"true ATE = {data.true_ate:.4f}  (absolute error {abs(est.ate_ - data.true_ate):.4f})")
     if "pehe" in out:

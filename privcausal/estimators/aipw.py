@@ -129,6 +129,12 @@ class AugmentedIPW(ATEEstimator):
         A private fit refuses them (they see the exact records).
     """
 
+    #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
+    interval_covers = (
+        "sampling and the aggregate's privacy noise, given the cross-fitted nuisance models "
+        "(their noise and estimation error are not in the interval)"
+    )
+
     def __init__(
         self,
         *,

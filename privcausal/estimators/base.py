@@ -47,6 +47,8 @@ class ATEEstimator(BaseEstimator):
 
     #: The ATE is estimated privately (False for non-private twins and paper baselines).
     private: bool = True
+    #: What the interval accounts for, in words (each estimator states its own).
+    interval_covers: str = "sampling noise (normal approximation)"
 
     def fit(self, data: Any, T: Any = None, *, X: Any = None, W: Any = None,
             domain: Any = None) -> "ATEEstimator":
@@ -111,7 +113,8 @@ class ATEEstimator(BaseEstimator):
         lo, hi = self.ate_interval(alpha)
         return _Summary(estimator=type(self).__name__, ate=float(self.ate_), ci_low=lo, ci_high=hi,
                         alpha=float(alpha), private=bool(self.private and self.privacy_.epsilon < math.inf),
-                        receipt=self.privacy_.to_dict(), adjusted=getattr(self, "plan_", "adjusted") == "adjusted")
+                        receipt=self.privacy_.to_dict(), adjusted=getattr(self, "plan_", "adjusted") == "adjusted",
+                        interval_covers=self.interval_covers)
 
 
 class _Summary(dict):
@@ -122,6 +125,7 @@ class _Summary(dict):
         lines = [f"{self['estimator']}: ATE = {self['ate']:.4g}, "
                  f"{100 * (1 - self['alpha']):.3g}% CI [{self['ci_low']:.4g}, {self['ci_high']:.4g}]"
                  + ("" if self["adjusted"] else "  (NOT adjusted: difference in means)"),
+                 f"the interval covers: {self['interval_covers']}",
                  f"privacy: epsilon = {r['epsilon']}, delta = {r['delta']} ({r['accountant']}; "
                  f"{r['neighbouring']})" if self["private"] else "privacy: none (non-private twin)",
                  f"release: {r['release']}"]

@@ -92,6 +92,12 @@ class DifferenceInMeans(ATEEstimator):
     ate_draws_ : (n_bootstrap,) bootstrap draws of (release - truth) under the fitted model
     """
 
+    #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
+    interval_covers = (
+        "sampling and privacy noise (parametric bootstrap); the difference in means is not "
+        "adjusted, so under confounding it covers the wrong quantity"
+    )
+
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
                  var_share: float = 0.1, n_bootstrap: int = 2000, random_state: Any = None) -> None:
         self.epsilon = epsilon

@@ -217,6 +217,12 @@ class InversePropensityWeighting(ATEEstimator):
         treated) for Hajek, ``sum``, ``count``, ``sum_sq`` of the pseudo-outcomes for HT
     """
 
+    #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
+    interval_covers = (
+        "sampling and the weighted means' privacy noise, given the fitted propensity model "
+        "(its own noise and misspecification are not in the interval)"
+    )
+
     def __init__(
         self,
         *,

@@ -154,6 +154,12 @@ class RegressionAdjustment(ATEEstimator):
         (:func:`~privcausal.estimators.regression_release.noisy_stats`)
     """
 
+    #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
+    interval_covers = (
+        "sampling and privacy noise (parametric bootstrap of the whole release, plan choice "
+        "included), under a linear outcome model in each arm"
+    )
+
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
                  gauss_share: float = 0.9, var_share: float = 0.1,
                  weights: Sequence[float] = (0.2, 0.5, 0.3, 0.05), ridge: Sequence[float] = (0.1, 3.0),

@@ -161,6 +161,10 @@ class CATELearner(BaseEstimator):
 
     #: Name in :data:`privcausal.estimators.cate.CATE_LEARNERS` of the private version.
     learner_name: str = ""
+    #: What ``ate_interval`` accounts for: named for what it is (too narrow, see its docstring).
+    interval_covers: str = ("the spread of the patients' estimated effects and the ATE release's "
+                            "Laplace noise, NOT the networks' own estimation error or DP-SGD noise: "
+                            "too narrow, the more so at small epsilon")
     #: The learner's training recipe when ``recipe`` is None (fields overridden by a mapping).
     default_recipe: ClassVar[DPSGDRecipe] = DPSGDRecipe()
 
