@@ -137,6 +137,6 @@ def test_an_audit_of_a_recipe_is_the_audit_of_its_settings():
     b = audit_dpsgd(X, y, trials=10, random_state=0, recipe=DPSGDRecipe(architecture="logistic", **kw))
     assert a.to_dict() == b.to_dict()
     s, extra = audit_settings(DPSGDRecipe(epsilon=1.0, epochs=3, sampling_rate=0.5, momentum=0.9))
-    assert s["steps"] == 6 and extra == {"momentum": 0.9}
+    assert s.steps == 6 and s.sampling_rate == 0.5 and extra == {"momentum": 0.9}
     with pytest.raises(DataValidationError, match="sampling_rate, not batch_size"):
         audit_settings(DPSGDRecipe(epsilon=1.0, batch_size=10))

@@ -168,10 +168,8 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     at most 16 canary runs per batch for it).
     """
     if recipe is not None:  # the recipe's settings replace the parameters above
-        settings, extra = audit_settings(recipe)
-        epsilon, noise_multiplier, delta = settings["epsilon"], settings["noise_multiplier"], settings["delta"]
-        steps, sampling_rate, max_grad_norm = settings["steps"], settings["sampling_rate"], settings["max_grad_norm"]
-        lr, architecture = settings["lr"], settings["architecture"]
+        (epsilon, noise_multiplier, delta, steps, sampling_rate, max_grad_norm, lr,
+         architecture), extra = audit_settings(recipe)
         train_kwargs = {**extra, **train_kwargs}
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")

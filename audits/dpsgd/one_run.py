@@ -239,10 +239,8 @@ def audit_dpsgd_one_run(X: Any, y: Any, *, threat: str = "white-box", canaries: 
     The data matrix is dense, (n + m) x (d + m): keep m in the low thousands.
     """
     if recipe is not None:  # the recipe's settings replace the parameters above
-        settings, extra = audit_settings(recipe)
-        epsilon, noise_multiplier, delta = settings["epsilon"], settings["noise_multiplier"], settings["delta"]
-        steps, sampling_rate, max_grad_norm = settings["steps"], settings["sampling_rate"], settings["max_grad_norm"]
-        lr, architecture = settings["lr"], settings["architecture"]
+        (epsilon, noise_multiplier, delta, steps, sampling_rate, max_grad_norm, lr,
+         architecture), extra = audit_settings(recipe)
         train_kwargs = {**extra, **train_kwargs}
     if threat not in THREATS:
         raise DataValidationError(f"threat must be one of {sorted(THREATS)}, got {threat!r}")

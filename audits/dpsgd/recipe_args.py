@@ -9,18 +9,31 @@ that differs from the defaults to the trainer.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from privcausal.exceptions import DataValidationError
 
-__all__ = ["audit_settings", "AUDIT_FIELDS"]
+__all__ = ["audit_settings", "AuditSettings", "AUDIT_FIELDS"]
 
 #: the recipe fields an audit names as its own parameters
 AUDIT_FIELDS = ("epsilon", "noise_multiplier", "delta", "steps", "sampling_rate", "max_grad_norm",
                 "lr", "architecture")
 
 
-def audit_settings(recipe: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+class AuditSettings(NamedTuple):
+    """The audit's own parameters, in :data:`AUDIT_FIELDS` order (unpack them as a tuple)."""
+
+    epsilon: float | None
+    noise_multiplier: float | None
+    delta: float
+    steps: int
+    sampling_rate: float
+    max_grad_norm: float
+    lr: float
+    architecture: Any
+
+
+def audit_settings(recipe: Any) -> tuple[AuditSettings, dict[str, Any]]:
     """``(settings, extra)``: the audit's own parameters (:data:`AUDIT_FIELDS`) from ``recipe``,
     and the other fields that differ from :class:`~privcausal.training.DPSGDRecipe`'s defaults
     (momentum, hidden, expected_batch_size, ...) as trainer keyword arguments.
@@ -38,9 +51,8 @@ def audit_settings(recipe: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     q = float(r.sampling_rate)
     steps = r.steps if r.steps is not None else max(
         1, int(round((10.0 if r.epochs is None else float(r.epochs)) / q)))
-    settings = {"epsilon": r.epsilon, "noise_multiplier": r.noise_multiplier, "delta": r.delta,
-                "steps": int(steps), "sampling_rate": q, "max_grad_norm": r.max_grad_norm,
-                "lr": r.lr, "architecture": r.architecture}
+    settings = AuditSettings(r.epsilon, r.noise_multiplier, r.delta, int(steps), q, r.max_grad_norm,
+                             r.lr, r.architecture)
     default = DPSGDRecipe()
     skip = set(AUDIT_FIELDS) | {"epochs", "batch_size"}
     extra = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)
