@@ -235,7 +235,8 @@ class RegressionRelease(EstimatorRelease):
     def batch(self, data: CausalData, n: int, random_state: Any) -> np.ndarray:
         """``n`` runs of ``regression_release.release`` with the estimator's own ``Config``."""
         from privcausal.estimators.regression import stats_for
-        from privcausal.estimators.regression_release import arm_stats, noisy_stats, release
+        from privcausal.estimators.regression_bootstrap import noisy_stats
+        from privcausal.estimators.regression_release import arm_stats, release
 
         cfg = self.estimator(None)._config(data.domain)
         arms = arm_stats(stats_for(data), cfg.layout, data.domain.outcome.center)

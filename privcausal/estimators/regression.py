@@ -92,8 +92,9 @@ from privcausal.domain import Domain
 from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.moments import check_share
 from privcausal.estimators.intervals import check_n_bootstrap
+from privcausal.estimators.regression_bootstrap import bootstrap_draws, noisy_stats
 from privcausal.estimators.regression_release import (
-    Config, DesignLayout, arm_stats, bootstrap_draws, noisy_stats, receipt_events, release,
+    Config, DesignLayout, arm_stats, receipt_events, release,
 )
 from privcausal.estimators.sufficient import SufficientStats, compute_stats
 from privcausal.exceptions import DataValidationError, PrivacyParameterError

@@ -12,113 +12,18 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from privcausal.domain import Categorical, Domain, OutcomeBounds
+from privcausal.domain import OutcomeBounds
+from privcausal.estimators.design_layout import DesignLayout  # noqa: F401  (re-exported)
 from privcausal.estimators.linalg import solve_ridge
 from privcausal.estimators.moments import (
-    ARMS, MomentPlan, arm_means, dim_bootstrap, moment_events, moment_plan, release_counts, release_sums,
-)
-from privcausal.estimators.intervals import (
-    LinearArmModel, parametric_bootstrap, psd_project, psd_root, variance_upper,
+    ARMS, MomentPlan, arm_means, moment_events, moment_plan, release_counts, release_sums,
 )
 from privcausal.estimators.sufficient import SufficientStats
-from privcausal.privacy import PrivacyEvent, gaussian_sigma, noise_source, parallel
+from privcausal.privacy import PrivacyEvent, gaussian_sigma, parallel
 from privcausal.privacy.lattice import LatticeGaussian
 
-__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events", "bootstrap_draws",
-           "noisy_stats"]
-
-_TAU_DRAWS = 16
-
-
-def _unit_tau(p: int, rows: np.ndarray, cols: np.ndarray) -> float:
-    """Mean spectral norm of symmetric noise with unit variance on the released entries.
-
-    A fixed-seed simulation of public quantities (the layout), hence deterministic.
-    """
-    if p == 0:
-        return 0.0
-    gen = np.random.default_rng(0)
-    norms = []
-    with threadpool_limits(limits=1, user_api="blas"):
-        for _ in range(_TAU_DRAWS):
-            e = np.zeros((p, p))
-            e[rows, cols] = gen.standard_normal(len(rows))
-            norms.append(np.abs(np.linalg.eigvalsh(e + np.triu(e, 1).T)).max())
-    return float(np.mean(norms))
-
-
-@dataclass(frozen=True)
-class DesignLayout:
-    """Reference-coded features of a Domain's encoding, grouped by covariate column."""
-
-    n_encoded: int  # features of the DesignEncoder (without intercept)
-    keep: np.ndarray  # indices of the kept features among the encoded ones
-    group: np.ndarray  # covariate column of each kept feature
-    binary: np.ndarray  # True for 0/1 indicator features (levels, missing indicators)
-    names: tuple[str, ...]
-    n_groups: int
-    n_numeric: int  # covariate columns with a numeric feature
-    rows: np.ndarray  # released upper-triangle entries of the Gram matrix
-    cols: np.ndarray
-    unit_tau: float  # E||E|| for unit-variance noise on the released entries (symmetrised)
-
-    @classmethod
-    def from_domain(cls, domain: Domain) -> "DesignLayout":
-        names, keep, group, binary = [], [], [], []
-
-        def add(name: str, j: int, g: int, is_binary: bool) -> None:
-            names.append(name)
-            keep.append(j)
-            group.append(g)
-            binary.append(is_binary)
-
-        j = 0
-        n_numeric = 0
-        for g, (name, spec) in enumerate(domain.covariates.items()):
-            if isinstance(spec, Categorical):
-                for k, cat in enumerate(spec.categories):
-                    if k > 0:  # the first declared category is the reference level
-                        add(f"{name}={cat}", j, g, True)
-                    j += 1
-            else:
-                n_numeric += 1
-                add(name, j, g, False)
-                j += 1
-            if spec.missing:
-                add(f"{name}__missing", j, g, True)
-                j += 1
-        grp = np.asarray(group, dtype=np.int64)
-        bn = np.asarray(binary, dtype=bool)
-        r, c = np.triu_indices(len(grp))
-        rel = (grp[r] != grp[c]) | ((r == c) & ~bn[r])
-        r, c = r[rel], c[rel]
-        return cls(j, np.asarray(keep, dtype=np.int64), grp, bn, tuple(names), len(domain.covariates),
-                   n_numeric, r, c, _unit_tau(len(grp), r, c))
-
-    @property
-    def p(self) -> int:
-        return len(self.keep)
-
-    @property
-    def sens_x(self) -> float:
-        """Sensitivity of ``sum x`` (each covariate column adds at most 1 to ``||x||^2``)."""
-        return math.sqrt(self.n_groups)
-
-    @property
-    def sens_gram(self) -> float:
-        """Sensitivity of the released Gram entries: ``sqrt(G (G-1)/2 + G_numeric)``."""
-        g = self.n_groups
-        return math.sqrt(g * (g - 1) / 2 + self.n_numeric)
-
-    def fill(self, S: np.ndarray, sx: np.ndarray) -> np.ndarray:
-        """Set the entries that are not released: zero within a column, ``sum x`` on 0/1 diagonals."""
-        same = self.group[:, None] == self.group[None, :]
-        S = np.where(same & ~np.eye(self.p, dtype=bool), 0.0, S)
-        idx = np.flatnonzero(self.binary)
-        S[idx, idx] = sx[idx]
-        return S
+__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events"]
 
 
 @dataclass(frozen=True)
@@ -291,27 +196,6 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
     return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams), tuple(noisy))
 
 
-def noisy_stats(rel: Release, cfg: Config) -> dict[str, np.ndarray]:
-    """Every noisy statistic that ``rel`` released, per arm (rows: control, treated).
-
-    ``count`` and ``sum`` (of centred outcomes) always; the DiM plan adds ``sum_sq`` (non-binary
-    outcome); the adjusted plan adds ``sum_x``, ``gram`` (the released upper-triangle entries,
-    ``cfg.layout.rows``/``cols``), ``sum_xu`` and, non-binary, ``sum_sq``. ``sum_sq`` is as
-    released: the mechanism's ``sum (u^2 - B^2/2)`` shifted back by ``B^2/2`` times the noisy
-    count. Everything else the estimator reports is post-processing of these.
-    """
-    out = {"count": rel.n_noisy, "sum": rel.s_noisy}
-    if rel.covariate_stats:
-        lay = cfg.layout
-        arms = rel.covariate_stats
-        out["sum_x"] = np.stack([a["sx"] for a in arms])
-        out["gram"] = np.stack([a["S"][lay.rows, lay.cols] for a in arms])
-        out["sum_xu"] = np.stack([a["Su"] for a in arms])
-    if rel.q_noisy is not None:
-        out["sum_sq"] = np.asarray(rel.q_noisy, dtype=np.float64)
-    return out
-
-
 def _gaussian_event(cfg: Config) -> PrivacyEvent:
     import dp_accounting
 
@@ -356,45 +240,3 @@ def receipt_events(cfg: Config, plan: str) -> list[PrivacyEvent]:
                            parts=tuple(realized))
     return [first, wrapper]
 
-
-def _linear_models(rel: Release, cfg: Config) -> list[LinearArmModel]:
-    lay = cfg.layout
-    lo = np.where(lay.binary, 0.0, -1.0)
-    models = []
-    nh = np.maximum(rel.n_noisy, 1.0)
-    for a in (0, 1):
-        n_a = max(float(np.rint(nh[a])), 2.0)
-        cov = psd_project(rel.gram[a] / nh[a])
-        alpha = float(rel.ubar[a])
-        beta = rel.beta[a]
-        if cfg.binary or rel.q_noisy is None:
-            v = max(cfg.bound**2 - alpha**2, 0.0)
-        else:
-            sd = cfg.sd["Q"]
-            if math.isfinite(cfg.dim_plan.eps_count):
-                sd = math.hypot(sd, math.sqrt(2) / cfg.dim_plan.eps_count * cfg.bound**2 / 2)
-            v = float(variance_upper(rel.q_noisy[a] / nh[a] - alpha**2, sd / nh[a], alpha, cfg.bound))
-        s2 = max(v - float(beta @ cov @ beta), 0.1 * v)
-        models.append(LinearArmModel(n_a, np.clip(rel.xbar[a], lo, 1.0), cov, alpha, beta, s2, v + alpha**2))
-    return models
-
-
-def bootstrap_draws(rel: Release, cfg: Config, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
-    """Parametric bootstrap draws of (release - model truth), see :mod:`.intervals`.
-
-    In the DiM plan only outcome moments were released, so replicates re-run the DiM plan
-    (the plan choice is then taken as fixed; it is stable away from the threshold).
-    """
-    if rel.plan == "dim":
-        return dim_bootstrap(rel.n_noisy, rel.s_noisy, rel.q_noisy, cfg.dim_plan, cfg.binary, n_bootstrap, rng)
-    models = _linear_models(rel, cfg)
-    roots = [psd_root(m.cov)[1] for m in models]
-    w = np.array([m.n for m in models])
-    mpool = (w[0] * models[0].m + w[1] * models[1].m) / w.sum()
-    truth = sum(s * (m.alpha + m.beta @ (mpool - m.m)) for s, m in zip((-1, 1), models))
-    src = noise_source(rng)
-
-    def sim(g: np.random.Generator) -> float:
-        return release([models[a].sample(g, roots[a]) for a in (0, 1)], cfg, src).ate
-
-    return parametric_bootstrap(sim, float(truth), n_bootstrap, rng)
