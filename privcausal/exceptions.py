@@ -109,6 +109,11 @@ class UnadjustedEstimateWarning(UserWarning):
     under confounding it estimates the wrong quantity. Decided on noisy, released counts."""
 
 
+PARTIAL_ADJUSTMENT_WARNING = (
+    "the regression adjustment adjusted for a reduced design: the noisy arm sizes were too small "
+    "for the full design at epsilon {epsilon:g}, so it does NOT adjust for {dropped} (the "
+    "declared drop order, see reduce=); confounding through them is not removed"
+)
 UNADJUSTED_WARNING = (
     "the regression adjustment did NOT adjust: the noisy arm sizes were too small for the "
     "adjusted plan at epsilon {epsilon:g}, so this is the unadjusted difference in means, "

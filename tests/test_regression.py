@@ -164,8 +164,12 @@ def test_released_statistics_respect_the_declared_sensitivities():
 
 def test_plan_follows_the_noise_norm():
     d = _data(n=400)
-    small = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=1).fit(d)
+    small = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=1, reduce="none").fit(d)
     assert small.plan_ == "dim" and small.privacy_.delta == pytest.approx(1e-6)
+    # the plan ladder: the design without the categorical columns, before the DiM plan
+    reduced = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=1).fit(d)
+    assert reduced.plan_ == "adjusted" and reduced.not_adjusted_for_ == ("site", "sex")
+    assert reduced.privacy_.delta == pytest.approx(1e-6) and reduced.privacy_.epsilon <= 0.5 + 1e-12
     big = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=1).fit(_data(n=20000))
     assert big.plan_ == "adjusted"
     forced = RegressionAdjustment(epsilon=0.5, adjust="always", n_bootstrap=0, random_state=1).fit(d)
@@ -235,8 +239,10 @@ def test_release_function_is_reusable_on_exact_statistics():
 
 
 def test_an_unadjusted_release_says_so(capsys):
-    """At n = 2,000 and epsilon 0.5 the auto plan falls back to the difference in means: the
-    estimator warns, and the CLI's headline and JSON say it did not adjust."""
+    """At n = 1,000 and epsilon 0.5 even the ladder's smallest design is not feasible: the auto
+    plan falls back to the difference in means, the estimator warns, and the CLI's headline and
+    JSON say it did not adjust. At n = 2,000 it adjusts for a reduced design and says which
+    columns it left out."""
     import json
     import warnings
 
@@ -244,19 +250,22 @@ def test_an_unadjusted_release_says_so(capsys):
     from privcausal.data import simulate_trauma
     from privcausal.exceptions import UnadjustedEstimateWarning
 
-    d = simulate_trauma(2000, random_state=0)
+    d = simulate_trauma(1000, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         est = RegressionAdjustment(epsilon=0.5, n_bootstrap=0, random_state=0).fit(d)
     assert est.plan_ == "dim"
     assert any(issubclass(w.category, UnadjustedEstimateWarning) for w in caught)
-    argv = ["fit", "--data", "trauma", "--n", "2000", "--estimator", "regression", "--epsilon",
+    argv = ["fit", "--data", "trauma", "--n", "1000", "--estimator", "regression", "--epsilon",
             "0.5", "--random-state", "0"]
     assert main(argv + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["plan"] == "dim" and out["adjusted"] is False
+    assert out["plan"] == "dim" and out["adjusted"] is False and out["adjusted_for"] == []
     assert main(argv) == 0
     assert "NOT adjusted" in capsys.readouterr().out
+    argv[4] = "2000"
+    assert main(argv) == 0
+    assert "a reduced design" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("binary", [False, True])

@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(est, "plan_"):  # the regression adjustment: did it adjust? (decided on noisy counts)
         out["plan"] = est.plan_
         out["adjusted"] = est.plan_ == "adjusted"
+        out["adjusted_for"] = list(getattr(est, "adjusted_for_", ()))
+        out["not_adjusted_for"] = list(getattr(est, "not_adjusted_for_", ()))
     if data.true_ate is not None:
         out["true_ate"] = data.true_ate
         out["abs_error"] = abs(est.ate_ - data.true_ate)
@@ -134,6 +136,8 @@ def _print_text(args: argparse.Namespace, data: Any, est: Any, out: dict[str, An
     what = args.estimator
     if out.get("adjusted") is False:
         what += " (NOT adjusted: unadjusted difference in means, see the warning)"
+    elif out.get("not_adjusted_for"):
+        what += f" (NOT adjusted for {out['not_adjusted_for']}: a reduced design, see the warning)"
     print(f"{what} on {data.name}: ATE = {est.ate_:.4f}  "
           f"{100 * (1 - args.alpha):.0f}% CI [{lo:.4f}, {hi:.4f}]")
     if out.get("interval_covers"):

@@ -53,6 +53,7 @@ class DesignLayout:
     rows: np.ndarray  # released upper-triangle entries of the Gram matrix
     cols: np.ndarray
     unit_tau: float  # E||E|| for unit-variance noise on the released entries (symmetrised)
+    columns: tuple[str, ...] = ()  # the covariate column of each group
 
     @classmethod
     def from_domain(cls, domain: Domain) -> "DesignLayout":
@@ -65,7 +66,6 @@ class DesignLayout:
             binary.append(is_binary)
 
         j = 0
-        n_numeric = 0
         for g, (name, spec) in enumerate(domain.covariates.items()):
             if isinstance(spec, Categorical):
                 for k, cat in enumerate(spec.categories):
@@ -73,7 +73,6 @@ class DesignLayout:
                         add(f"{name}={cat}", j, g, True)
                     j += 1
             else:
-                n_numeric += 1
                 add(name, j, g, False)
                 j += 1
             if spec.missing:
@@ -81,11 +80,27 @@ class DesignLayout:
                 j += 1
         grp = np.asarray(group, dtype=np.int64)
         bn = np.asarray(binary, dtype=bool)
+        return cls._make(j, np.asarray(keep, dtype=np.int64), grp, bn, tuple(names),
+                         tuple(domain.covariates))
+
+    @classmethod
+    def _make(cls, n_encoded: int, keep: np.ndarray, grp: np.ndarray, bn: np.ndarray,
+              names: tuple[str, ...], columns: tuple[str, ...]) -> "DesignLayout":
         r, c = np.triu_indices(len(grp))
         rel = (grp[r] != grp[c]) | ((r == c) & ~bn[r])
         r, c = r[rel], c[rel]
-        return cls(j, np.asarray(keep, dtype=np.int64), grp, bn, tuple(names), len(domain.covariates),
-                   n_numeric, r, c, _unit_tau(len(grp), r, c))
+        n_numeric = len({int(g) for g, b in zip(grp, bn) if not b})
+        return cls(n_encoded, keep, grp, bn, names, len(columns), n_numeric, r, c,
+                   _unit_tau(len(grp), r, c), columns)
+
+    def without(self, drop: "set[str] | frozenset[str]") -> "DesignLayout":
+        """The layout without the covariate columns ``drop`` (same encoding, fewer features)."""
+        kept_cols = tuple(c for c in self.columns if c not in drop)
+        new_index = {self.columns.index(c): i for i, c in enumerate(kept_cols)}
+        mask = np.array([int(g) in new_index for g in self.group], dtype=bool)
+        grp = np.array([new_index[int(g)] for g in self.group[mask]], dtype=np.int64)
+        names = tuple(n for n, m in zip(self.names, mask) if m)
+        return DesignLayout._make(self.n_encoded, self.keep[mask], grp, self.binary[mask], names, kept_cols)
 
     @property
     def p(self) -> int:

@@ -82,13 +82,14 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Sequence
 
 import numpy as np
 
 from privcausal.data.causal_data import CausalData
-from privcausal.domain import Domain
+from privcausal.domain import Categorical, Domain
 from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.moments import check_share
 from privcausal.estimators.intervals import check_n_bootstrap
@@ -139,6 +140,17 @@ class RegressionAdjustment(ATEEstimator):
         tau``.
     adjust : {"auto", "always", "never"}
         "never" is DifferenceInMeans' release; "always" skips the choice (non-adaptive).
+    reduce : "auto", "none" or a sequence of covariate names
+        The plan ladder of ``adjust="auto"``: when the full design's adjusted plan is not
+        feasible at the noisy sizes, try designs without some covariate columns before falling
+        back to the DiM plan. "auto" drops the categorical columns with the most declared levels
+        first (hospital centres before injury mechanism), one at a time, never a numeric column;
+        a sequence names the columns to drop, in that order (a public prior: least important
+        confounders first); "none" goes straight to the DiM plan. The order is fixed by the
+        domain (or the analyst) before the data; the choice reads only the noisy sizes, and
+        every rung spends the same stage-2 budget with a Gaussian of the same zCDP, so the
+        dominating pair of the receipt covers the whole ladder. ``adjusted_for_`` and
+        ``not_adjusted_for_`` say what was used, and a warning names what was dropped.
     n_bootstrap : int
         Parametric bootstrap replicates for :meth:`ate_interval` (0: none).
     random_state : None, int or Generator
@@ -148,6 +160,8 @@ class RegressionAdjustment(ATEEstimator):
     ----------
     ate_, privacy_, n_, ate_draws_
     plan_ : str, "adjusted" or "dim"
+    adjusted_for_, not_adjusted_for_ : covariate columns the released estimate adjusts for, and
+        the declared ones it does not (the ladder's drops; all of them in the DiM plan)
     coef_ : (2, p) released slopes per arm (zeros in the DiM plan)
     feature_names_ : names of the reference-coded features
     noise_norm_ : the noise norm ``tau`` the ridge and the plan used (0 when non-private)
@@ -164,8 +178,8 @@ class RegressionAdjustment(ATEEstimator):
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
                  gauss_share: float = 0.9, var_share: float = 0.1,
                  weights: Sequence[float] = (0.2, 0.5, 0.3, 0.05), ridge: Sequence[float] = (0.1, 3.0),
-                 min_ratio: float = 2.0, adjust: str = "auto", n_bootstrap: int = 1000,
-                 random_state: Any = None) -> None:
+                 min_ratio: float = 2.0, adjust: str = "auto", reduce: Any = "auto",
+                 n_bootstrap: int = 1000, random_state: Any = None) -> None:
         self.epsilon = epsilon
         self.delta = delta
         self.count_share = count_share
@@ -175,6 +189,7 @@ class RegressionAdjustment(ATEEstimator):
         self.ridge = ridge
         self.min_ratio = min_ratio
         self.adjust = adjust
+        self.reduce = reduce
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
@@ -213,13 +228,26 @@ class RegressionAdjustment(ATEEstimator):
         r = [float(x) for x in self.ridge]
         if len(w) != 4 or min(w) <= 0 or len(r) != 2 or min(r) < 0 or float(self.min_ratio) < 0:
             raise PrivacyParameterError("weights need 4 positive values, ridge 2 values >= 0, min_ratio >= 0")
-        return Config.make(
-            DesignLayout.from_domain(domain), eps, dlt, domain.outcome,
-            count_share=check_share(self.count_share, "count_share"),
-            gauss_share=check_share(self.gauss_share, "gauss_share"),
-            var_share=check_share(self.var_share, "var_share", allow_zero=True),
-            weights=w, ridge=r, min_ratio=float(self.min_ratio), adjust=self.adjust,
-        )
+        kw = dict(count_share=check_share(self.count_share, "count_share"),
+                  gauss_share=check_share(self.gauss_share, "gauss_share"),
+                  var_share=check_share(self.var_share, "var_share", allow_zero=True),
+                  weights=w, ridge=r, min_ratio=float(self.min_ratio), adjust=self.adjust)
+        full = DesignLayout.from_domain(domain)
+        cfg = Config.make(full, eps, dlt, domain.outcome, **kw)
+        if self.adjust != "auto":
+            return cfg
+        rungs = []  # (dropped columns, config), from the most reduced design up
+        dropped: list[str] = []
+        for col in _drop_order(domain, self.reduce):
+            dropped.append(col)
+            layout = full.without(set(dropped))
+            if layout.p == 0:
+                break
+            rungs.append((tuple(dropped), Config.make(layout, eps, dlt, domain.outcome, **kw)))
+        fallback = None
+        for names, c in reversed(rungs):
+            fallback = dataclasses.replace(c, fallback=fallback, dropped=names)
+        return dataclasses.replace(cfg, fallback=fallback)
 
     def _fit_stats(self, stats: SufficientStats, domain: Domain, clipped: dict[str, int]) -> None:
         cfg = self._config(domain)
@@ -235,13 +263,23 @@ class RegressionAdjustment(ATEEstimator):
         rel = release(arms, cfg, noise)
         self.ate_ = rel.ate
         self.plan_ = rel.plan
-        if rel.plan == "dim" and cfg.adjust == "auto" and cfg.layout.p > 0:
+        top, cfg = cfg, rel.config or cfg  # the design released: a reduced one on the ladder
+        used = cfg.layout.columns if rel.plan == "adjusted" else ()
+        self.adjusted_for_ = tuple(used)
+        self.not_adjusted_for_ = tuple(c for c in top.layout.columns if c not in used)
+        if cfg.adjust == "auto" and top.layout.p > 0 and self.not_adjusted_for_:
             import warnings
 
-            from privcausal.exceptions import UNADJUSTED_WARNING, UnadjustedEstimateWarning
+            from privcausal.exceptions import (
+                PARTIAL_ADJUSTMENT_WARNING,
+                UNADJUSTED_WARNING,
+                UnadjustedEstimateWarning,
+            )
 
-            warnings.warn(UNADJUSTED_WARNING.format(epsilon=cfg.epsilon), UnadjustedEstimateWarning,
-                          stacklevel=3)
+            msg = (UNADJUSTED_WARNING.format(epsilon=cfg.epsilon) if rel.plan == "dim" else
+                   PARTIAL_ADJUSTMENT_WARNING.format(epsilon=cfg.epsilon,
+                                                     dropped=list(self.not_adjusted_for_)))
+            warnings.warn(msg, UnadjustedEstimateWarning, stacklevel=3)
         self.coef_ = rel.beta
         self.n_noisy_ = rel.n_noisy
         self.noisy_stats_ = noisy_stats(rel, cfg)
@@ -251,6 +289,27 @@ class RegressionAdjustment(ATEEstimator):
             f"regression adjustment (Lin), {rel.plan} plan", receipt_events(cfg, rel.plan),
             noise=noise.description, epsilon_budget=cfg.epsilon,
             delta_budget=cfg.delta if math.isfinite(cfg.epsilon) else 0.0,
-            notes=cfg.notes(rel.plan),
+            notes=cfg.notes(rel.plan) + ((
+                f"plan ladder: the full design was not feasible at the noisy sizes; released the "
+                f"design without {list(cfg.dropped)} (declared drop order, chosen on noisy sizes)",)
+                if cfg.dropped else ()),
         )
         self.ate_draws_ = bootstrap_draws(rel, cfg, b, check_random_state(rng)) if b else None
+
+
+def _drop_order(domain: Domain, reduce: Any) -> list[str]:
+    """The plan ladder's order of columns to drop (public: the domain's structure or the
+    analyst's list), see ``reduce``."""
+    if isinstance(reduce, str):
+        if reduce == "none":
+            return []
+        if reduce != "auto":
+            raise PrivacyParameterError("reduce must be 'auto', 'none' or a sequence of covariate names")
+        cats = [(len(spec.categories), i, name) for i, (name, spec) in enumerate(domain.covariates.items())
+                if isinstance(spec, Categorical)]
+        return [name for _, _, name in sorted(cats, key=lambda t: (-t[0], -t[1]))]
+    names = [str(c) for c in reduce]
+    unknown = [c for c in names if c not in domain.covariates]
+    if unknown:
+        raise PrivacyParameterError(f"reduce names columns {unknown} that the domain does not declare")
+    return names

@@ -46,6 +46,10 @@ class Config:
     lam: np.ndarray
     min_ratio: float
     adjust: str
+    #: the plan ladder: a config for a reduced design, tried when this one's adjusted plan is
+    #: not feasible (``adjust="auto"`` only); ``dropped`` names the columns it leaves out
+    fallback: "Config | None" = None
+    dropped: tuple[str, ...] = ()
 
     @classmethod
     def make(cls, layout: DesignLayout, epsilon: float, delta: float, outcome: OutcomeBounds, *,
@@ -121,6 +125,7 @@ class Release:
     xbar: np.ndarray  # (2, p)
     gram: tuple[np.ndarray, ...]  # PSD-projected centred Gram per arm (adjusted plan)
     covariate_stats: tuple[dict[str, Any], ...] = ()  # per arm: the Gaussian release (adjusted plan)
+    config: "Config | None" = None  # the config of the design released (a reduced one on the ladder)
 
 
 def arm_stats(stats: SufficientStats, layout: DesignLayout, center: float) -> list[dict[str, Any]]:
@@ -170,6 +175,15 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
     p = cfg.layout.p
     n_noisy = release_counts(n, cfg.dim_plan, noise)
     plan = cfg.choose(n_noisy)
+    if plan == "dim" and cfg.adjust == "auto":  # the ladder: a reduced design, chosen on noisy sizes
+        c = cfg.fallback
+        while c is not None and c.choose(n_noisy) == "dim":
+            c = c.fallback
+        if c is not None:
+            pos = np.searchsorted(cfg.layout.keep, c.layout.keep)
+            arms = [{**a, "sx": np.asarray(a["sx"])[pos], "S": np.asarray(a["S"])[np.ix_(pos, pos)],
+                     "Su": np.asarray(a["Su"])[pos]} for a in arms]
+            cfg, plan, p = c, "adjusted", c.layout.p
     if plan == "dim":
         s, q = release_sums(n, n_noisy, su, suu, cfg.dim_plan, noise)
         m = arm_means(n_noisy, s, cfg.bound)
@@ -193,7 +207,8 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
         grams.append(C)
         mu[a] = np.clip(ubar[a] + beta[a] @ (xpool - xbar[a]), -cfg.bound, cfg.bound)
     q = None if cfg.binary else np.array([noisy[0]["q"], noisy[1]["q"]])
-    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams), tuple(noisy))
+    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams), tuple(noisy),
+                   cfg)
 
 
 def _gaussian_event(cfg: Config) -> PrivacyEvent:
