@@ -77,16 +77,22 @@ def main() -> None:
     ap.add_argument("--from-csv", action="store_true",
                     help="rewrite the table from the CSV of an earlier run (with its --reps and --minutes)")
     ap.add_argument("--minutes", type=float, default=None, help="with --from-csv: that run's time")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated estimators to rerun (private and twin); their rows replace "
+                         "those of the existing CSV, the others are kept")
     a = ap.parse_args()
     if a.from_csv:
         write_table(pd.read_csv(a.out + ".csv"), a.out + ".md", a, 60 * (a.minutes or float("nan")))
         return
     warnings.simplefilter("ignore")
+    only = set(a.only.split(",")) if a.only else None
     rows = []
     t_all = time.perf_counter()
     for k, (group, d) in enumerate(data_sets(a.reps)):
         truth = float(d.true_ate)
         runs = [(n, e) for n in PRIVATE for e in EPSILONS] + [(n, math.inf) for n in TWINS]
+        if only:
+            runs = [(n, e) for n, e in runs if n.removesuffix("-np") in only]
         for name, eps in runs:
             t0 = time.perf_counter()
             est = make_estimator(name, epsilon=eps, delta=1e-6, random_state=1000 * k + 7).fit(d)
@@ -96,13 +102,16 @@ def main() -> None:
                              ci_low=lo, ci_high=hi,
                              adjusted=not name.startswith("dim") and getattr(est, "plan_", "adjusted") == "adjusted",
                              seconds=time.perf_counter() - t0))
-        if a.econml:
+        if a.econml and not only:
             for r in econml_rows(a.econml, d):
                 rows.append(dict(group=group, data=d.name, estimator=r["estimator"], twin=True, epsilon=math.inf,
                                  ate=r["ate"], truth=truth, ci_low=r["ci_low"], ci_high=r["ci_high"],
                                  adjusted=True, seconds=r["seconds"]))
         print(f"{k + 1}: {group} {d.name} done ({time.perf_counter() - t_all:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
+    if only:  # keep the earlier run's other rows
+        old = pd.read_csv(a.out + ".csv")
+        df = pd.concat([old[~old.estimator.isin(only)], df], ignore_index=True)
     df.to_csv(a.out + ".csv", index=False)
     write_table(df, a.out + ".md", a, time.perf_counter() - t_all)
 
@@ -120,6 +129,10 @@ def write_table(df: pd.DataFrame, path: str, a, seconds: float) -> None:
              f"{a.reps} per size (MNAR: {max(1, a.reps // 2)}); IHDP: one fit per replication 1-8;"
              " semi-synthetic: IHDP covariates with new nonlinear treatment and outcome"
              " (`experiments/semisynthetic.py`), development and held-out seeds apart.", ""]
+    order = {e: i for i, e in enumerate(["dim", "regression", "ipw", "aipw", "aipw-hgb",
+                                          "econml-lineardml", "econml-drlearner"])}
+    df = df.assign(_twin=df.epsilon.apply(math.isinf), _order=df.estimator.map(order).fillna(99))
+    df = df.sort_values(["_twin", "_order", "epsilon"], kind="stable")
     for group, g in df.groupby("group", sort=False):
         n_sets = int(g.groupby(["estimator", "epsilon"]).size().max())
         lines += [f"## {group} ({n_sets} data sets)", "",

@@ -56,10 +56,16 @@ Interval: a parametric bootstrap (:mod:`privcausal.estimators.intervals`). Each 
 replicates draw exact statistics from it (Wishart Gram matrices) and rerun the whole release,
 plan choice included. In the DiM plan the replicates rerun the DiM release.
 
-Limits: the plan rule only weighs noise against arm size, not how strong the confounding is. A
-small, strongly confounded study (the simulated registry with n = 2,000 at epsilon = 1) gets
-the DiM plan although a noisy adjustment would still remove much of the bias: use
-``adjust="always"`` when confounding is known to be strong. Conversely, when the declared
+Plan ladder (``reduce``): before the DiM plan, ``adjust="auto"`` tries designs without some
+covariate columns, in an order fixed before the data (by default the categorical columns with
+the most declared levels first), and releases the first one whose adjusted plan is feasible at
+the noisy sizes; the estimate then adjusts for the remaining columns only, and says which it
+left out. A small, strongly confounded study (the simulated registry with n = 2,000 at
+epsilon = 1) is thus adjusted for everything but the 40 centres instead of not at all.
+
+Limits: the plan rule only weighs noise against arm size, not how strong the confounding is:
+use ``adjust="always"`` when confounding is known to be strong, or a ``reduce`` order that drops
+the weakest confounders first. Conversely, when the declared
 outcome domain is wide relative to the outcome's spread (IHDP: (-5, 20) for an outcome with sd
 about 1.5), the noise on ``sum x u`` dominates and the adjusted plan, chosen at very large
 epsilon (about 30 and above on IHDP), is noisier than DiM.
