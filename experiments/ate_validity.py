@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--from-csv", action="store_true",
                     help="rewrite the table from the CSV of an earlier run (with its --reps and --minutes)")
     ap.add_argument("--minutes", type=float, default=None, help="with --from-csv: that run's time")
+    ap.add_argument("--note", default="", help="with --from-csv: a line on how the CSV was made")
     ap.add_argument("--only", default=None,
                     help="comma-separated estimators to rerun (private and twin); their rows replace "
                          "those of the existing CSV, the others are kept")
@@ -122,7 +123,8 @@ def write_table(df: pd.DataFrame, path: str, a, seconds: float) -> None:
                    adjusted=df.adjusted.astype(bool) & (df.estimator != "dim"))  # DiM never adjusts
     lines = ["# ATE estimators: error, interval coverage, adjustment", "",
              f"`OMP_NUM_THREADS=1 python experiments/ate_validity.py --reps {a.reps}"
-             + (" --econml ..." if a.econml else "") + f"` ({seconds / 60:.1f} min on 2 cores).", "",
+             + (" --econml ..." if a.econml else "") + f"` ({seconds / 60:.1f} min on 2 cores)."
+             + (f" {a.note}" if getattr(a, "note", "") else ""), "",
              "MAE against the sample ATE (mean of mu1 - mu0); coverage of the 95 % interval; its mean width;"
              " `adjusted`: share of fits that released a covariate-adjusted estimate (the regression's"
              " plan); seconds: median per fit. delta = 1e-6. Registries: "
