@@ -67,6 +67,7 @@ def test_a_small_registry_is_adjusted_for_a_reduced_design_and_says_so(small):
     assert est.privacy_.epsilon <= 1.0 + 1e-9 and est.privacy_.delta <= 1e-6
     assert any("plan ladder" in n for n in est.privacy_.notes)
     assert all(not n.startswith("centre") for n in est.feature_names_)
+    assert "NOT the confounding through ['centre']" in est.interval_covers
     lo, hi = est.ate_interval()
     assert lo < est.ate_ < hi
     # without the ladder: the DiM plan, as before

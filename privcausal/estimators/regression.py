@@ -176,10 +176,19 @@ class RegressionAdjustment(ATEEstimator):
     """
 
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
-    interval_covers = (
+    _INTERVAL_COVERS = (
         "sampling and privacy noise (parametric bootstrap of the whole release, plan choice "
         "included), under a linear outcome model in each arm"
     )
+
+    @property
+    def interval_covers(self) -> str:
+        """What the interval accounts for; after a reduced or DiM plan, also what it does not."""
+        left = getattr(self, "not_adjusted_for_", ())
+        if not left:
+            return self._INTERVAL_COVERS
+        return (self._INTERVAL_COVERS + f"; NOT the confounding through {list(left)}, which this "
+                "release does not adjust for")
 
     def __init__(self, *, epsilon: float = 1.0, delta: float = 1e-6, count_share: float = 0.2,
                  gauss_share: float = 0.9, var_share: float = 0.1,
