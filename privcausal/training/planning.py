@@ -269,7 +269,7 @@ def epoch_history(hist: Mapping[str, torch.Tensor], q: float) -> dict[str, list]
 
 
 def check_params(params: Mapping[str, Any], arch: Architecture, dtype: torch.dtype, *,
-                  stacked: bool, n_models: int | None = None) -> dict[str, torch.Tensor]:
+                 stacked: bool, n_models: int | None = None) -> dict[str, torch.Tensor]:
     shapes = arch.parameter_shapes
     if set(params) != set(shapes):
         raise DataValidationError(
