@@ -140,3 +140,22 @@ def test_an_audit_of_a_recipe_is_the_audit_of_its_settings():
     assert s.steps == 6 and s.sampling_rate == 0.5 and extra == {"momentum": 0.9}
     with pytest.raises(DataValidationError, match="sampling_rate, not batch_size"):
         audit_settings(DPSGDRecipe(epsilon=1.0, batch_size=10))
+
+
+def test_fit_takes_a_recipe_file_over_the_learners_default(tmp_path, capsys):
+    from privcausal.cli import main
+
+    rec = tmp_path / "r.toml"
+    rec.write_text('epochs = 2\nlr = 0.05\nhidden = [4]\n')
+    argv = ["fit", "--data", "trauma", "--n", "1500", "--estimator", "dp-slearner", "--epsilon", "2",
+            "--random-state", "0", "--recipe", str(rec), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert math.isfinite(out["ate"]) and out["epsilon_spent"] <= 2.0 + 1e-9
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"learning_rate": 0.1}')
+    assert main(argv[:-2] + [str(bad), "--json"]) == 2
+    assert "learning_rate" in json.loads(capsys.readouterr().out)["error"]
+    assert main(argv[:-2] + [str(tmp_path / "none.toml"), "--json"]) == 2
+    assert "not found" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["fit", "--data", "trauma", "--n", "1500", "--estimator", "dim", "--recipe", str(rec)]) == 2

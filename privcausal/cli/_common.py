@@ -11,8 +11,8 @@ from typing import Any
 
 from privcausal.exceptions import DataNotFoundError, PrivCausalError
 
-__all__ = ["positive_float", "add_data_args", "load_data_spec", "read_csv", "print_error",
-           "RAW"]
+__all__ = ["positive_float", "add_data_args", "load_data_spec", "read_csv", "read_recipe",
+           "print_error", "RAW"]
 
 #: argparse's formatter that keeps the examples' line breaks
 RAW = argparse.RawDescriptionHelpFormatter
@@ -66,6 +66,30 @@ def read_csv(path: str) -> Any:
     if not p.is_file():
         raise DataNotFoundError(f"file not found: {p}")
     return pd.read_csv(p)
+
+
+def read_recipe(path: str) -> dict[str, Any]:
+    """DP-SGD recipe settings from a JSON or TOML file (fields of
+    :class:`~privcausal.training.DPSGDRecipe`); an unknown field is an error naming it."""
+    import tomllib
+
+    from privcausal.training.recipe import RECIPE_FIELDS
+
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"recipe file not found: {p}")
+    try:
+        doc = tomllib.loads(p.read_text()) if p.suffix.lower() == ".toml" else json.loads(p.read_text())
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise PrivCausalError(f"recipe file {p} is not valid {'TOML' if p.suffix.lower() == '.toml' else 'JSON'}: "
+                              f"{exc}") from None
+    if not isinstance(doc, dict):
+        raise PrivCausalError(f"recipe file {p} must hold one object of DP-SGD recipe settings")
+    unknown = sorted(set(doc) - set(RECIPE_FIELDS))
+    if unknown:
+        raise PrivCausalError(f"recipe file {p}: not DP-SGD recipe settings: {', '.join(unknown)}; the "
+                              f"settings are {', '.join(RECIPE_FIELDS)}")
+    return doc
 
 
 def print_error(exc: PrivCausalError, as_json: bool) -> int:

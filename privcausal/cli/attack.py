@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from privcausal.cli._common import RAW, read_csv
+from privcausal.cli._common import RAW, read_csv, read_recipe
 from privcausal.jsonnum import json_value
 from privcausal.exceptions import PrivCausalError
 
@@ -64,7 +64,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--attack", default="loss",
                    help=f"attack name, or several separated by commas: {', '.join(ATTACKS)}")
     m.add_argument("--reference-models", type=int, default=16, help="reference models per setting")
-    m.add_argument("--recipe", help="JSON file: how to train reference models (DPSGDRecipe fields)")
+    m.add_argument("--recipe", help="JSON or TOML file: how to train reference models (DPSGDRecipe fields)")
     m.add_argument("--task", default="binary", choices=("binary", "multiclass", "regression"),
                    help="for a score CSV: what the model predicts")
     m.add_argument("--random-state", type=int, default=None, help="seed the reference models")
@@ -83,8 +83,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_attack_membership(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from attacks.membership import membership_attacks
     from attacks.results import write_report
     from attacks.targets import ScoreTarget, load_target
@@ -92,9 +90,7 @@ def cmd_attack_membership(args: argparse.Namespace) -> int:
     attacks = tuple(a.strip() for a in args.attack.split(",") if a.strip())
     kw = {"task": args.task} if str(args.model).lower().endswith(".csv") else {}
     target = load_target(args.model, **kw)
-    recipe = None
-    if args.recipe:
-        recipe = json.loads(Path(args.recipe).read_text())
+    recipe = read_recipe(args.recipe) if args.recipe else None
     needs_ref = any(a != "loss" for a in attacks)
     if isinstance(target, ScoreTarget) and needs_ref and recipe is None:
         raise PrivCausalError("reference-model attacks train models like the target: a score file "

@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from privcausal.cli._common import RAW, add_data_args, load_data_spec, positive_float
+from privcausal.cli._common import RAW, add_data_args, load_data_spec, positive_float, read_recipe
 from privcausal.exceptions import PrivCausalError
 from privcausal.jsonnum import json_number
 
@@ -22,6 +22,8 @@ examples:
   privcausal fit --data my.parquet --treatment t --outcome y --domain my.toml --estimator aipw
   privcausal fit --data trauma --n 40000 --estimator dp-tlearner --epsilon 1 --epochs 20 \\
       --save released-model/ --json                               # a private CATE model
+  privcausal fit --data ihdp:1 --estimator dp-tarnet --epsilon 4 --recipe tarnet.toml
+      # tarnet.toml: DP-SGD settings over the learner's default, e.g. hidden = [16], lr = 0.005
 
 --data takes 'trauma' (simulated registry; --n, --missing), 'ihdp:REP' (REP in 1..10; files
 from $PRIVCAUSAL_IHDP_DIR or shared/data/ihdp), or a CSV/parquet path with --treatment,
@@ -49,6 +51,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="seed: reproducible noise, for experiments only (default: secure noise)")
     f.add_argument("--epochs", type=positive_float, default=None,
                    help="DP-SGD epochs, for the CATE learners (dp-tlearner, dp-slearner, dp-tarnet)")
+    f.add_argument("--recipe", default=None,
+                   help="JSON or TOML file of DP-SGD settings (DPSGDRecipe fields) over the CATE "
+                        "learner's default recipe; its epsilon, noise and normaliser stay unset")
     f.add_argument("--save", default=None, help="folder to write the released CATE model to")
     f.add_argument("--json", action="store_true", help="print one JSON object")
     f.add_argument("--diagnostics", action="store_true",
@@ -75,11 +80,13 @@ def run(args: argparse.Namespace) -> int:
         from privcausal.estimators.cate import make_cate_learner
 
         kw = {} if args.epochs is None else {"epochs": args.epochs}
+        if args.recipe:
+            kw["recipe"] = read_recipe(args.recipe)
         est = make_cate_learner(args.estimator, epsilon=args.epsilon, delta=args.delta,
                                 random_state=args.random_state, **kw)
     else:
-        if args.epochs is not None or args.save is not None:
-            raise PrivCausalError("--epochs and --save apply to the CATE learners only")
+        if args.epochs is not None or args.save is not None or args.recipe is not None:
+            raise PrivCausalError("--epochs, --recipe and --save apply to the CATE learners only")
         est = make_estimator(args.estimator, epsilon=args.epsilon, delta=args.delta,
                              random_state=args.random_state)
     private = math.isfinite(args.epsilon) and (
