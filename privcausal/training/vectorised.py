@@ -165,6 +165,60 @@ def _auto_chunk(n: int, q: float, arch: Architecture, itemsize: int, budget: int
     return int(max(1, min(K, budget // max(1, int(per_model)))))
 
 
+def _inclusion(mask: Any, n_models: int | None, n: int
+               ) -> tuple[int, np.ndarray | None, torch.Tensor | None, torch.Tensor]:
+    """(K, the mask as given, the mask for the engine (None: every record for every model), the
+    record count of each model)."""
+    if mask is None:
+        if n_models is None or isinstance(n_models, bool) or int(n_models) < 1:
+            raise DataValidationError("give an inclusion mask (K x n) or n_models")
+        K = int(n_models)
+        mask_t = None
+        m_k = torch.full((K,), float(n), dtype=torch.float64)
+        mask_np = None
+    else:
+        mask_np = np.asarray(mask)
+        if mask_np.dtype != bool:
+            raise DataValidationError("the inclusion mask must be boolean (K x n)")
+        if mask_np.ndim != 2 or mask_np.shape[1] != n:
+            raise DataValidationError(f"the inclusion mask must have shape (K, {n})")
+        if n_models is not None and int(n_models) != mask_np.shape[0]:
+            raise DataValidationError("n_models disagrees with the mask's number of rows")
+        K = mask_np.shape[0]
+        counts = mask_np.sum(1)
+        if np.any(counts == 0):
+            raise DataValidationError(f"{int(np.sum(counts == 0))} models have no training records")
+        mask_t = torch.from_numpy(mask_np.copy())
+        m_k = torch.as_tensor(counts, dtype=torch.float64)
+        if bool(mask_np.all()):
+            mask_t = None
+    return K, mask_np, mask_t, m_k
+
+
+def _record_request(record: Sequence[str], record_models: Sequence[int] | None, K: int, r: Any,
+                    max_record_bytes: int) -> tuple[frozenset[str], np.ndarray | None]:
+    """What to keep for white-box audits, checked (kinds, indices, memory) before training."""
+    rec = frozenset(record)
+    bad = rec - set(RECORDABLE)
+    if bad:
+        raise DataValidationError(f"cannot record {sorted(bad)}; choose from {RECORDABLE}")
+    rec_idx = None if record_models is None else np.unique(np.asarray(record_models, dtype=np.int64))
+    if rec_idx is not None and (rec_idx.min() < 0 or rec_idx.max() >= K):
+        raise DataValidationError("record_models holds indices outside 0..K-1")
+    if rec:
+        k_rec = K if rec_idx is None else len(rec_idx)
+        per = r.architecture.n_parameters * (torch.finfo(r.dtype).bits // 8)
+        need = sum((r.steps + (1 if kind == "params" else 0)) * k_rec * (per if kind != "batch_size" else 8)
+                   for kind in rec)
+        if need > max_record_bytes:
+            raise DataValidationError(
+                f"recording {sorted(rec)} for {k_rec} models over {r.steps} steps needs "
+                f"{need / 2**20:.0f} MiB, over max_record_bytes={max_record_bytes / 2**20:.0f} MiB; "
+                "record fewer models (record_models) or raise the limit"
+            )
+    return rec, rec_idx
+
+
 def train_many(
     X: Any,
     y: Any = None,
@@ -215,29 +269,7 @@ def train_many(
     n, d = Xa.shape
     if backend not in BACKENDS:
         raise DataValidationError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if mask is None:
-        if n_models is None or isinstance(n_models, bool) or int(n_models) < 1:
-            raise DataValidationError("give an inclusion mask (K x n) or n_models")
-        K = int(n_models)
-        mask_t = None
-        m_k = torch.full((K,), float(n), dtype=torch.float64)
-        mask_np = None
-    else:
-        mask_np = np.asarray(mask)
-        if mask_np.dtype != bool:
-            raise DataValidationError("the inclusion mask must be boolean (K x n)")
-        if mask_np.ndim != 2 or mask_np.shape[1] != n:
-            raise DataValidationError(f"the inclusion mask must have shape (K, {n})")
-        if n_models is not None and int(n_models) != mask_np.shape[0]:
-            raise DataValidationError("n_models disagrees with the mask's number of rows")
-        K = mask_np.shape[0]
-        counts = mask_np.sum(1)
-        if np.any(counts == 0):
-            raise DataValidationError(f"{int(np.sum(counts == 0))} models have no training records")
-        mask_t = torch.from_numpy(mask_np.copy())
-        m_k = torch.as_tensor(counts, dtype=torch.float64)
-        if bool(mask_np.all()):
-            mask_t = None
+    K, mask_np, mask_t, m_k = _inclusion(mask, n_models, n)
     lab = label or "DP-SGD model (one of many)"
     expected_batch_size = spec.expected_batch_size
     plan = plan_training(n, d, spec, backend=backend, implied_loss=implied, label=lab)
@@ -253,28 +285,7 @@ def train_many(
         normaliser = torch.as_tensor(eb.copy(), dtype=torch.float64)
     else:
         normaliser = r.sampling_rate * m_k
-    # records
-    rec = frozenset(record)
-    bad = rec - set(RECORDABLE)
-    if bad:
-        raise DataValidationError(f"cannot record {sorted(bad)}; choose from {RECORDABLE}")
-    rec_idx = None if record_models is None else np.unique(np.asarray(record_models, dtype=np.int64))
-    if rec_idx is not None and (rec_idx.min() < 0 or rec_idx.max() >= K):
-        raise DataValidationError("record_models holds indices outside 0..K-1")
-    if rec:
-        k_rec = K if rec_idx is None else len(rec_idx)
-        item = torch.finfo(r.dtype).bits // 8
-        per = r.architecture.n_parameters * item
-        need = sum(
-            (r.steps + (1 if kind == "params" else 0)) * k_rec * (per if kind != "batch_size" else 8)
-            for kind in rec
-        )
-        if need > max_record_bytes:
-            raise DataValidationError(
-                f"recording {sorted(rec)} for {k_rec} models over {r.steps} steps needs "
-                f"{need / 2**20:.0f} MiB, over max_record_bytes={max_record_bytes / 2**20:.0f} MiB; "
-                "record fewer models (record_models) or raise the limit"
-            )
+    rec, rec_idx = _record_request(record, record_models, K, r, max_record_bytes)
     stream = make_stream(random_state, secure_mode)
     Xt = torch.as_tensor(Xa, dtype=r.dtype)
     yt = torch.as_tensor(ya, dtype=r.dtype)
