@@ -2,8 +2,7 @@
 
 JSON has no infinity and no NaN: :func:`json_number` writes an infinity as the string
 ``"inf"`` / ``"-inf"`` and NaN as ``null`` (None), and numpy scalars as Python numbers;
-:func:`json_value` does so recursively (mappings, sequences, arrays). :func:`read_number` is
-the inverse for one number (``"inf"``, ``"-inf"``, None -> NaN).
+:func:`json_value` does so recursively (mappings, sequences, arrays).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["json_number", "json_value", "read_number"]
+__all__ = ["json_number", "json_value"]
 
 
 def json_number(x: Any) -> Any:
@@ -40,16 +39,3 @@ def json_value(x: Any) -> Any:
         return [json_value(v) for v in x]
     return json_number(x)
 
-
-def read_number(x: Any) -> float:
-    """A float from what :func:`json_number` wrote (``"inf"``, ``"-inf"``, a number, None as NaN)."""
-    if x is None:
-        return math.nan
-    if isinstance(x, str):
-        s = x.strip().lower()
-        if s in ("inf", "+inf", "infinity"):
-            return math.inf
-        if s in ("-inf", "-infinity"):
-            return -math.inf
-        return float(s)
-    return float(x)

@@ -19,20 +19,10 @@ examples:
 
 The draft is read off the records: numeric bounds are placeholders that 'privcausal fit'
 refuses until you write public bounds (clinical plausibility ranges), and categories are
-marked as taken from the file, to confirm as public. The format:
-
-  [outcome]
-  lower = 0
-  upper = 1
-  binary = true
-
-  [covariates.age]
-  lower = 16
-  upper = 100
-  missing = true              # the column may hold missing values (an indicator is added)
-
-  [covariates.mechanism]
-  categories = ["blunt", "penetrating", "fall"]
+marked as taken from the file, to confirm as public. The format (one [outcome] section with
+lower, upper and binary; a [covariates.NAME] section a column with lower and upper, or
+categories, and missing = true where it may be missing) is in the README and in the docstring
+of privcausal.domain; examples/trauma/domain.toml is a whole one.
 
 exit status: 0 written; 2 usage or input error (or --out exists, without --force).
 """
