@@ -88,15 +88,18 @@ def _stat_names(task: str) -> dict[str, str]:
     return {"loss": "loss", "lira": "logit", "lira-offline": "logit", "rmia": "confidence"}
 
 
-def _recipe(target: Target, recipe: Any) -> DPSGDRecipe:
-    if recipe is not None:
-        return recipe if isinstance(recipe, DPSGDRecipe) else DPSGDRecipe.from_config(recipe)
-    if target.recipe is not None:
-        return target.recipe if isinstance(target.recipe, DPSGDRecipe) else \
-            DPSGDRecipe.from_config(target.recipe)
+def _recipe(target: Target, recipe: Any) -> Any:
+    from attacks.model_recipes import is_model_recipe
+
+    for r in (recipe, target.recipe):
+        if r is not None:
+            if isinstance(r, DPSGDRecipe) or is_model_recipe(r):
+                return r
+            return DPSGDRecipe.from_config(r)
     raise DataValidationError(
         "reference models must be trained like the target, and the target's recipe is unknown: "
-        "give recipe=DPSGDRecipe(...) (architecture, epochs, batch size, noise)")
+        "give recipe=DPSGDRecipe(...) (architecture, epochs, batch size, noise) or a function "
+        "(X, y, random_state) -> model (on the command line --recipe MODULE:FUNCTION)")
 
 
 class _Refs:
@@ -135,6 +138,7 @@ def membership_attacks(
     random_state: Any = None,
     progress: bool = False,
     references: Mapping[str, ReferenceModels] | None = None,
+    map_fn: Any = None,
 ) -> dict[str, MembershipResult]:
     """Run several membership attacks on one target, sharing the reference models.
 
@@ -147,7 +151,9 @@ def membership_attacks(
         training set (offline reference models, RMIA's z); needed by offline attacks and RMIA
     attacks : names from :data:`ATTACKS`
     n_reference : reference models per setting (online, offline)
-    recipe : how to train them (default: the target's recipe, when it is known)
+    recipe : how to train them (default: the target's recipe, when it is known): a
+        :class:`~privcausal.training.DPSGDRecipe`, its mapping, or a function
+        ``(X, y, random_state) -> fitted model`` (:mod:`attacks.model_recipes`)
     online_pool : "candidates" or "all" (candidates and population)
     gamma : RMIA's likelihood-ratio threshold
     offline_a : RMIA's offline a (default: tuned on a reference model)
@@ -160,6 +166,7 @@ def membership_attacks(
         members first [+ population] for online, the population for offline). Offline
         attacks use the first ``n_reference`` offline models (and the next one, if present,
         to tune RMIA's a); missing sets are trained.
+    map_fn : ``map_fn(fn, jobs)`` to run a model recipe's fits (e.g. a joblib pool)
 
     Returns
     -------
@@ -206,14 +213,15 @@ def membership_attacks(
         if todo:
             rec = _recipe(t, recipe)
             rng = check_random_state(random_state)
+            fkw = dict(task=t.task, outputs=getattr(t, "declared_outputs", "auto"), map_fn=map_fn)
             for setting in todo:
                 if setting == "online":
                     pool = cand if online_pool == "candidates" or pop is None else Records.concat([cand, pop])
                     refs["online"] = train_reference_models(pool.X, pool.y, K, rec, inclusion="balanced",
-                                                            random_state=rng, progress=progress)
+                                                            random_state=rng, progress=progress, **fkw)
                 else:
                     refs["offline"] = train_reference_models(pop.X, pop.y, want_off, rec, inclusion="halves",
-                                                             random_state=rng, progress=progress)
+                                                             random_state=rng, progress=progress, **fkw)
     on_set = off_set = None
     if online:
         r = refs["online"]

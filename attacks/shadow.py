@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class ReferenceModels:
 
     parts: tuple[Any, ...]
     inclusion: np.ndarray
-    recipe: DPSGDRecipe
+    recipe: Any
     task: str
     seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -112,10 +112,11 @@ class ReferenceModels:
                                       self.task, name, scale=scale)
 
 
-def train_reference_models(X: Any, y: Any, n_models: int, recipe: DPSGDRecipe | Mapping[str, Any], *,
+def train_reference_models(X: Any, y: Any, n_models: int, recipe: Any, *,
                            inclusion: Any = "balanced", random_state: Any = None,
-                           progress: bool = False, models_per_chunk: int | None = None
-                           ) -> ReferenceModels:
+                           progress: bool = False, models_per_chunk: int | None = None,
+                           task: str | None = None, outputs: str = "auto",
+                           map_fn: Any = None) -> ReferenceModels:
     """Train K reference models on a pool of records.
 
     Parameters
@@ -125,7 +126,10 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: DPSGDRecipe | 
     recipe : the target's :class:`~privcausal.training.DPSGDRecipe` (or a config mapping, read
         with :meth:`~privcausal.training.DPSGDRecipe.from_config`); one that gives neither
         ``epsilon`` nor ``noise_multiplier`` trains non-private reference models (the notes
-        say so)
+        say so). Or a model recipe, a function ``(X, y, random_state) -> fitted model``
+        (:mod:`attacks.model_recipes`), fitted once per model
+    task, outputs : for a model recipe: what the fitted models predict and return (as the target)
+    map_fn : for a model recipe: ``map_fn(fn, jobs)`` runs the K fits (default: one by one)
     inclusion : "balanced" (online attacks), "halves" (offline attacks) or a (K, n) bool mask
     random_state : seeds the masks and the training (attacker-side randomness: seeded torch
         generators, never the secure noise source)
@@ -135,9 +139,11 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: DPSGDRecipe | 
     """
     from tqdm.auto import tqdm
 
+    from attacks.model_recipes import is_model_recipe, train_with_recipe
     from privcausal.training import train_many
 
-    rec = DPSGDRecipe.from_config(recipe)
+    function = is_model_recipe(recipe)
+    rec = recipe if function else DPSGDRecipe.from_config(recipe)
     Xa = np.array(X, dtype=np.float64)  # copies: the trainer needs writable arrays
     ya = np.array(y, dtype=np.float64)
     K = int(n_models)
@@ -156,6 +162,14 @@ def train_reference_models(X: Any, y: Any, n_models: int, recipe: DPSGDRecipe | 
     empty = mask.sum(1) == 0
     if empty.any():
         raise DataValidationError(f"{int(empty.sum())} reference models would train on no record")
+    if function:
+        if task is None:
+            raise DataValidationError("a model recipe needs the task of the models it trains")
+        seeds = rng.integers(2**62, size=K)
+        fitted, secs = train_with_recipe(Xa, ya, mask, rec, task=task, outputs=outputs, seeds=seeds,
+                                         progress=progress, map_fn=map_fn)
+        return ReferenceModels((fitted,), mask, rec, task, secs,
+                               (f"reference models trained by the recipe {rec}",))
     per_model = rec.for_training_set(float(mask.sum(1).mean()))
     notes: tuple[str, ...] = ()
     if per_model.epsilon is None and per_model.noise_multiplier is None:

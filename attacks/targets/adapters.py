@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from scipy.special import expit
 
 from attacks.records import Records
 from attacks.targets.base import Target
+from attacks.targets.outputs import PROBABILITY_FLOOR, check_kind, kind_from_torch, resolve_kind, to_logits
 from privcausal.exceptions import DataTypeError, DataValidationError
 
 
@@ -29,13 +30,17 @@ class TorchTarget(Target):
     loss : "bce" (binary, logits), "mse" (regression), "ce" (multiclass, logits), or the
         matching torch loss module (``BCEWithLogitsLoss``, ``MSELoss``, ``CrossEntropyLoss``)
     feature_names : optional names of the input columns
-    recipe : optional training recipe (for reference models)
+    recipe : optional training recipe (for reference models): a
+        :class:`~privcausal.training.DPSGDRecipe` or a function ``(X, y, random_state) -> model``
     batch_size : rows per forward pass
+    outputs : "auto", "logits", "probabilities" or "log-probabilities": what the module
+        returns (:mod:`attacks.targets.outputs`); "auto" reads it off the module's graph and
+        refuses to guess where the graph does not say
     """
 
     def __init__(self, module: Any, loss: Any = "bce", *, feature_names: Sequence[str] | None = None,
-                 recipe: Mapping[str, Any] | None = None, batch_size: int = 65_536,
-                 description: str = "torch model") -> None:
+                 recipe: Any = None, batch_size: int = 65_536,
+                 description: str = "torch model", outputs: str = "auto") -> None:
         import torch
 
         if not isinstance(module, torch.nn.Module):
@@ -49,8 +54,8 @@ class TorchTarget(Target):
         self.loss = loss
         self.task = {"bce": "binary", "mse": "regression", "ce": "multiclass"}[loss]
         self.feature_names = None if feature_names is None else tuple(str(c) for c in feature_names)
-        first = next((m for m in module.modules() if isinstance(m, torch.nn.Linear)), None)
-        self.n_features = first.in_features if first is not None else (
+        first = next((w for w in module.parameters() if w.ndim == 2), None)
+        self.n_features = int(first.shape[1]) if first is not None else (
             None if feature_names is None else len(self.feature_names))
         if self.feature_names is not None and self.n_features not in (None, len(self.feature_names)):
             raise DataValidationError(f"{len(self.feature_names)} feature names for a model with "
@@ -60,8 +65,25 @@ class TorchTarget(Target):
         self.recipe = recipe
         self.batch_size = int(batch_size)
         self.description = description
+        self.declared_outputs = check_kind(outputs)
+        self.output_kind: str | None = None if self.task != "regression" else "logits"
+        self.output_kind_source = "declared" if outputs != "auto" else None
+
+    def _kind(self, raw: np.ndarray) -> str:
+        if self.output_kind is None:
+            detected = kind_from_torch(self.module, self.n_features, self._dtype)
+            self.output_kind = resolve_kind(self.declared_outputs, detected, raw, self.task,
+                                            self.description)
+            self.output_kind_source = ("declared" if self.declared_outputs != "auto" else
+                                       "the model's last operation" if detected else "the values")
+        return self.output_kind
 
     def outputs(self, X: np.ndarray) -> np.ndarray:
+        o = self.raw_outputs(X)
+        return to_logits(o, self._kind(o), self.task)
+
+    def raw_outputs(self, X: np.ndarray) -> np.ndarray:
+        """What the module returns on X, unconverted."""
         import torch
 
         outs = []
@@ -85,11 +107,14 @@ class SklearnTarget(Target):
 
     Binary classifiers use ``decision_function`` when it is the logit of ``predict_proba``
     (checked on the queried rows: logistic regression, log-loss SGD); otherwise
-    ``predict_log_proba``. Outcomes are mapped through ``classes_``.
+    ``predict_log_proba``, or the log of ``predict_proba`` clipped at
+    :data:`~attacks.targets.outputs.PROBABILITY_FLOOR` where a probability is 0 or 1 (a random
+    forest). Outcomes are mapped through ``classes_``. Reference models (LiRA, RMIA) default to
+    :class:`~attacks.targets.clone_recipe.CloneRecipe`: a clone of the estimator refitted per split.
     """
 
     def __init__(self, estimator: Any, *, feature_names: Sequence[str] | None = None,
-                 recipe: Mapping[str, Any] | None = None, description: str | None = None) -> None:
+                 recipe: Any = None, description: str | None = None) -> None:
         if not hasattr(estimator, "predict_proba") and not hasattr(estimator, "predict"):
             raise DataTypeError(f"{type(estimator).__name__} has neither predict_proba nor predict")
         self.estimator = estimator
@@ -102,6 +127,10 @@ class SklearnTarget(Target):
         names = feature_names if feature_names is not None else getattr(estimator, "feature_names_in_", None)
         self.feature_names = None if names is None else tuple(str(c) for c in names)
         self.n_features = getattr(estimator, "n_features_in_", None)
+        if recipe is None:
+            from attacks.targets.clone_recipe import CloneRecipe
+
+            recipe = CloneRecipe(estimator)  # refit a clone on each reference split
         self.recipe = recipe
         self.description = description or f"scikit-learn {type(estimator).__name__}"
 
@@ -114,8 +143,14 @@ class SklearnTarget(Target):
         est, Xf = self.estimator, self._frame(X)
         if self.task == "regression":
             return np.asarray(est.predict(Xf), dtype=np.float64).reshape(len(X))
-        logp = (np.asarray(est.predict_log_proba(Xf), dtype=np.float64) if hasattr(est, "predict_log_proba")
-                else np.log(np.clip(np.asarray(est.predict_proba(Xf), dtype=np.float64), 1e-300, 1.0)))
+        logp = None
+        if hasattr(est, "predict_log_proba"):
+            logp = np.asarray(est.predict_log_proba(Xf), dtype=np.float64)
+        if logp is None or not np.all(np.isfinite(logp)):
+            # probabilities of exactly 0 or 1 (a random forest's pure leaves): clipped, so that
+            # every statistic is finite (attacks.targets.outputs.PROBABILITY_FLOOR)
+            p = np.asarray(est.predict_proba(Xf), dtype=np.float64)
+            logp = np.log(np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR))
         if self.task == "multiclass":
             return logp
         if hasattr(est, "decision_function"):

@@ -17,11 +17,16 @@ __all__ = ["as_target", "load_target"]
 
 
 def load_target(path: str | Path, **kwargs: Any) -> Target:
-    """A released model file (through :mod:`privcausal.training.artifact`) or a score CSV."""
+    """A model file of any supported format (:func:`attacks.targets.load_model`, which also
+    returns what the file says of its privacy claim) or a score CSV."""
     p = Path(path)
     if p.suffix.lower() in (".csv", ".txt") or str(p).lower().endswith(".csv.gz"):
         return ScoreTarget.from_csv(p, **kwargs)
-    return target_from_model_file(p, **kwargs)
+    if p.is_dir() or p.name == "model.json":
+        return target_from_model_file(p, **kwargs)
+    from attacks.targets.model_loader import load_model
+
+    return load_model(p, **kwargs).target
 
 
 def as_target(obj: Any, **kwargs: Any) -> Target:

@@ -159,7 +159,8 @@ class ReleasedModel:
 
     def _raw(self, X: np.ndarray, arm: int) -> torch.Tensor:
         dtype = next(self.network(COMBINES[self.combine][0]).parameters()).dtype
-        Xt = torch.as_tensor(X, dtype=dtype)
+        Xa = np.asarray(X)
+        Xt = torch.as_tensor(Xa if Xa.flags.writeable else Xa.copy(), dtype=dtype)
         with torch.no_grad():
             if self.combine == "single":
                 return self.network("model")(Xt).squeeze(-1)

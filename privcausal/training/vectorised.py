@@ -120,7 +120,8 @@ class StackedTraining:
                           chunk_size: int = 1024) -> np.ndarray:
         """Network outputs of every model (or ``models``) on X: (K, n) float64."""
         dtype = next(iter(self.params.values())).dtype
-        Xt = torch.as_tensor(np.asarray(X, dtype=np.float64), dtype=dtype)
+        Xa = np.asarray(X, dtype=np.float64)
+        Xt = torch.as_tensor(Xa if Xa.flags.writeable else Xa.copy(), dtype=dtype)
         if Xt.dim() != 2 or Xt.shape[1] != self.architecture.input_dim:
             raise DataValidationError(f"X must have {self.architecture.input_dim} columns")
         idx = torch.arange(self.n_models) if models is None else torch.as_tensor(models)
