@@ -9,6 +9,7 @@ One result contract (:mod:`audits.result`) on top; one folder per job:
 ``runner/``        trial execution (joblib, Dask, Ray), checkpoint and resume
 ``report/``        JSON, Markdown and HTML reports, figures
 ``curves/``        privacy-utility curves
+``models/``        audits of released models (:func:`audit_model`: any format, one call)
 =================  ===========================================================================
 
 Names are loaded on first use, so ``import audits`` does not pull in scipy until a bound is
@@ -41,4 +42,7 @@ __all__, __getattr__ = lazy_face(__name__, by_module(**{
     "report.figures": ("score_histogram", "roc_figure", "epsilon_figure"),
     "curves.run": ("run_curves", "CurveResult"),
     "curves.spec": ("load_spec", "parse_spec", "CurveSpec"),
+    "models.audit": ("audit_model",),
+    "models.scores": ("audit_membership_scores",),
+    "models.interpret": ("dp_tpr_limit", "attacker_terms"),
 }))

@@ -55,7 +55,7 @@ def _scores(scores_in: Any, scores_out: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_histogram(scores_in: Any, scores_out: Any, *, threshold: float | None = None,
-                    title: str | None = None) -> Any:
+                    title: str | None = None, members: bool = False) -> Any:
     """Histograms of the attack scores of runs with and without the canary, on shared bins.
 
     Parameters
@@ -63,22 +63,26 @@ def score_histogram(scores_in: Any, scores_out: Any, *, threshold: float | None 
     scores_in, scores_out : 1-d arrays of scores (higher means "canary present")
     threshold : the test's threshold, drawn as a vertical line when given and finite
     title : the axes title
+    members : the scores are of records (members and non-members of one model), not of runs
+        with and without a canary: the labels say so
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     s_in, s_out = _scores(scores_in, scores_out)
+    what_in, what_out, unit = (("members", "non-members", "records") if members
+                               else ("with canary", "without canary", "runs"))
     fig, (ax,) = _figure(5.0, 3.4)
     both = np.concatenate([s_in, s_out])
     n_bins = int(min(60, max(10, math.ceil(2 * both.size ** (1 / 3)))))
     bins = np.histogram_bin_edges(both, bins=n_bins)
-    ax.hist(s_out, bins=bins, alpha=0.55, color=_OUT, label=f"without canary (n={s_out.size})")
-    ax.hist(s_in, bins=bins, alpha=0.55, color=_IN, label=f"with canary (n={s_in.size})")
+    ax.hist(s_out, bins=bins, alpha=0.55, color=_OUT, label=f"{what_out} (n={s_out.size})")
+    ax.hist(s_in, bins=bins, alpha=0.55, color=_IN, label=f"{what_in} (n={s_in.size})")
     if threshold is not None and math.isfinite(threshold):
         ax.axvline(threshold, color="black", ls="--", lw=1.0, label="test threshold")
-    ax.set_xlabel("attack score (higher: canary present)")
-    ax.set_ylabel("runs")
+    ax.set_xlabel("attack score (higher: " + ("more likely a member)" if members else "canary present)"))
+    ax.set_ylabel(unit)
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title, fontsize="medium")
@@ -98,7 +102,7 @@ def _thin(fpr: np.ndarray, tpr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc_figure(scores_in: Any, scores_out: Any, *, scale: str = "both",
-               title: str | None = None) -> Any:
+               title: str | None = None, dp_limit: tuple[float, float] | None = None) -> Any:
     """ROC curve of the rule "canary present if score >= t", with the chance diagonal.
 
     Parameters
@@ -107,6 +111,9 @@ def roc_figure(scores_in: Any, scores_out: Any, *, scale: str = "both",
     scale : ``"log"`` (log-log axes, Carlini et al. 2022: what matters is the TPR at low FPR),
         ``"linear"``, or ``"both"`` (two panels side by side)
     title : the figure title
+    dp_limit : ``(epsilon, delta)``: draw the highest ROC curve an (epsilon, delta)-DP release
+        allows (:func:`audits.models.interpret.dp_tpr_limit`); a curve above it is leakage
+        beyond the claim
 
     Returns
     -------
@@ -127,6 +134,12 @@ def roc_figure(scores_in: Any, scores_out: Any, *, scale: str = "both",
         ax.plot(fpr[keep], tpr[keep], color=_IN, drawstyle="steps-post",
                 label=f"attack (AUC {curve.auc:.3f})")
         ax.plot([lo, 1], [lo, 1], ls="--", color="grey", lw=0.8, label="chance")
+        if dp_limit is not None and math.isfinite(dp_limit[0]):
+            from audits.models.interpret import dp_tpr_limit
+
+            grid = np.geomspace(max(lo, 1e-6), 1, 200) if sc == "log" else np.linspace(0, 1, 200)
+            ax.plot(grid, dp_tpr_limit(grid, *dp_limit), color=_BAD, lw=1.2,
+                    label=f"most the claim allows (eps {dp_limit[0]:.3g}, delta {dp_limit[1]:.2g})")
         if sc == "log":
             ax.set_xscale("log")
             ax.set_yscale("log")

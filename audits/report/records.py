@@ -193,10 +193,19 @@ def _figures(items: Sequence[tuple[dict[str, Any], Any]], roc_scale: str, dpi: i
             continue
         t = rec.get("score_threshold")
         t = t if isinstance(t, (int, float)) else None
-        out[f"{i}_scores"] = (f"audit {i}: attack scores with and without the canary",
-                              figure_png(score_histogram(*scores, threshold=t), dpi=dpi))
-        out[f"{i}_roc"] = (f"audit {i}: ROC curve of the attack, with the chance diagonal",
-                           figure_png(roc_figure(*scores, scale=roc_scale), dpi=dpi))
+        mem = rec.get("kind") == "model"
+        out[f"{i}_scores"] = (f"audit {i}: attack scores of " + ("members and non-members" if mem else
+                                                                 "runs with and without the canary"),
+                              figure_png(score_histogram(*scores, threshold=t, members=mem,
+                                                         title="Attack scores"), dpi=dpi))
+        et = _number(rec["epsilon_theory"], "epsilon_theory")
+        lim = (et, float(rec.get("delta") or 0.0)) if math.isfinite(et) else None
+        out[f"{i}_roc"] = (f"audit {i}: ROC curve of the attack (how many members it finds at each "
+                           "rate of false accusations), with the chance diagonal"
+                           + (" and the most the claim allows" if lim else ""),
+                           figure_png(roc_figure(*scores, scale=roc_scale, dp_limit=lim,
+                                                 title="Membership attack against the claim"),
+                                      dpi=dpi))
     return out
 
 

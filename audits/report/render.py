@@ -19,7 +19,11 @@ import math
 import re
 from typing import Any, Mapping, Sequence
 
+from audits.report.people import GLOSSARY, assumption_items, attacker_rows, conclusion, odds_sentence
+
 __all__ = ["render_markdown", "render_html", "route_words"]
+
+_ATTACKER_HEAD = ("at this false-positive rate", "the claim allows at most", "the attack reached")
 
 _ROUTES = {
     "clopper-pearson": ("Clopper-Pearson route", "no assumption beyond independent trials"),
@@ -46,6 +50,9 @@ p.summary{background:#f6f8fa;border-left:4px solid #1b9e77;padding:.6em .9em}
 p.summary.violation{border-left-color:#b00020}
 figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:.85em;color:#555}
 img{max-width:100%}footer{margin-top:3em;font-size:.8em;color:#777}
+p.conclusion{font-size:1.05em;background:#fffbe6;border-left:4px solid #e6a700;padding:.6em .9em}
+p.conclusion.violation{background:#fde2e2;border-left-color:#b00020}
+dl.glossary dt{font-weight:bold;margin-top:.5em}dl.glossary dd{margin-left:1.5em}
 """
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -160,7 +167,13 @@ def render_markdown(records: Sequence[Mapping[str, Any]], *, title: str,
         cap, file = figures["epsilon"]
         lines += [f"![{_md(cap)}]({file})", "", f"*{_md(cap)}*", ""]
     for i, r in enumerate(records, 1):
-        lines += [f"## Audit {i}: {_md(r['threat_model'])}", "", _md(r["summary"]), ""]
+        lines += [f"## Audit {i}: {_md(r['threat_model'])}", "", f"**{_md(conclusion(r))}**", "",
+                  _md(r["summary"]), ""]
+        if attacker_rows(r):
+            lines += ["### What the claim means for an attacker", "", _md(odds_sentence(r)), ""]
+            lines += _md_table(_ATTACKER_HEAD, attacker_rows(r), [False] * len(attacker_rows(r)))
+            lines.append("")
+        lines += ["### Assumptions", ""] + [f"- {_md(a)}" for a in assumption_items(r)] + [""]
         rows = _rows(r)
         lines += _md_table(("field", "value"), rows,
                            [lab.startswith("violation") and bool(r["violation"]) for lab, _ in rows])
@@ -169,6 +182,7 @@ def render_markdown(records: Sequence[Mapping[str, Any]], *, title: str,
             if key in figures:
                 cap, file = figures[key]
                 lines += [f"![{_md(cap)}]({file})", ""]
+    lines += ["## Glossary", ""] + [f"- **{_md(t)}**: {_md(d)}" for t, d in GLOSSARY]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -210,13 +224,25 @@ def render_html(records: Sequence[Mapping[str, Any]], *, title: str,
         body.append(_img(*figures["epsilon"]))
     for i, r in enumerate(records, 1):
         cls = "summary violation" if r["violation"] else "summary"
+        ccls = "conclusion violation" if r["violation"] else "conclusion"
         body += [f'<section id="audit-{i}">', f"<h2>Audit {i}: {_e(r['threat_model'])}</h2>",
+                 f'<p class="{ccls}">{_e(conclusion(r))}</p>',
                  f'<p class="{cls}">{_e(r["summary"])}</p>']
+        arows = attacker_rows(r)
+        if arows:
+            body += ["<h3>What the claim means for an attacker</h3>", f"<p>{_e(odds_sentence(r))}</p>",
+                     _html_table(_ATTACKER_HEAD, arows, [False] * len(arows), "attacker-table")]
+        body += ["<h3>Assumptions and notes</h3>",
+                 "<ul>" + "".join(f"<li>{_e(a)}</li>" for a in assumption_items(r)) + "</ul>",
+                 "<h3>Details</h3>"]
         rows = _rows(r)
         body.append(_html_table(None, rows, [lab.startswith("violation") and bool(r["violation"])
                                              for lab, _ in rows], "audit-table"))
         body += [_img(*figures[k]) for k in (f"{i}_scores", f"{i}_roc") if k in figures]
         body.append("</section>")
+    body += ['<section id="glossary"><h2>Glossary</h2><dl class="glossary">']
+    body += [f"<dt>{_e(t)}</dt><dd>{_e(d)}</dd>" for t, d in GLOSSARY]
+    body += ["</dl></section>"]
     body.append("<footer>Written by privcausal (audits.report.records). Audit statistics and attack "
                 "scores only; no record of the data appears here.</footer>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -11,7 +11,8 @@ import argparse
 import json
 from typing import Any
 
-from privcausal.cli._common import RAW, read_csv, read_recipe
+from privcausal.cli._common import RAW, read_csv
+from privcausal.cli.model_options import MODEL_FORMATS_HELP, add_model_options, model_kwargs
 from privcausal.jsonnum import json_value
 from privcausal.exceptions import PrivCausalError
 
@@ -30,12 +31,12 @@ examples:
   privcausal attack membership --model released/ --members a.csv --nonmembers b.csv \\
       --population p.csv --attack loss,lira,rmia --report mia-report/
 
---model: a released model folder (privcausal.training.artifact) or a CSV of per-record
-statistics (columns id and loss, confidence or logit). CSVs of records hold the model's raw
-covariates (encoded with its recorded domain) or its encoded feature columns, the outcome
-(y/outcome) and, for per-arm models, treatment; an id column matches a score file.
-Reference-model attacks (calibrated, lira*, rmia*) train --reference-models models with the
-model's recipe (or --recipe JSON); rmia and the offline attacks need --population.
+A privcausal model folder reads CSVs of its raw covariates (encoded with its recorded
+domain) or its encoded feature columns, the outcome and, for per-arm models, treatment; a score
+CSV (columns id and loss, confidence or logit) is matched by id. Reference-model attacks
+(calibrated, lira*, rmia*) train --reference-models models with the model's recipe (or
+--recipe); rmia and the offline attacks need --population.
+
 """
 
 RECONSTRUCT_EXAMPLES = """\
@@ -56,17 +57,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                               description="Membership inference and reconstruction attacks.")
     sub = p.add_subparsers(dest="attack_command", metavar="ATTACK")
     m = sub.add_parser("membership", help="membership inference on a released model",
-                       epilog=MEMBERSHIP_EXAMPLES, formatter_class=RAW)
-    m.add_argument("--model", required=True, help="released model folder, or a CSV of per-record scores")
-    m.add_argument("--members", required=True, help="CSV of records the model trained on")
-    m.add_argument("--nonmembers", required=True, help="CSV of records it did not train on")
-    m.add_argument("--population", help="CSV of the attacker's records from the same population")
+                       epilog=MEMBERSHIP_EXAMPLES + MODEL_FORMATS_HELP, formatter_class=RAW)
+    add_model_options(m, epsilon=False)
     m.add_argument("--attack", default="loss",
                    help=f"attack name, or several separated by commas: {', '.join(ATTACKS)}")
-    m.add_argument("--reference-models", type=int, default=16, help="reference models per setting")
-    m.add_argument("--recipe", help="JSON or TOML file: how to train reference models (DPSGDRecipe fields)")
-    m.add_argument("--task", default="binary", choices=("binary", "multiclass", "regression"),
-                   help="for a score CSV: what the model predicts")
     m.add_argument("--random-state", type=int, default=None, help="seed the reference models")
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--report", help="folder for membership.json/.md and the log-log ROC figure")
@@ -85,20 +79,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_attack_membership(args: argparse.Namespace) -> int:
     from attacks.membership import membership_attacks
     from attacks.results import write_report
-    from attacks.targets import ScoreTarget, load_target
+    from attacks.targets import ScoreTarget
+    from audits.models.audit import prepare_model
 
     attacks = tuple(a.strip() for a in args.attack.split(",") if a.strip())
-    kw = {"task": args.task} if str(args.model).lower().endswith(".csv") else {}
-    target = load_target(args.model, **kw)
-    recipe = read_recipe(args.recipe) if args.recipe else None
+    kw = model_kwargs(args)
+    prep = prepare_model(args.model, args.members, args.nonmembers, args.population, **kw)
+    target = prep.target
     needs_ref = any(a != "loss" for a in attacks)
-    if isinstance(target, ScoreTarget) and needs_ref and recipe is None:
+    if isinstance(target, ScoreTarget) and needs_ref and kw["recipe"] is None:
         raise PrivCausalError("reference-model attacks train models like the target: a score file "
                               "does not say how; give --recipe (or use --attack loss)")
-    members, non = read_csv(args.members), read_csv(args.nonmembers)
-    pop = read_csv(args.population) if args.population else None
-    res = membership_attacks(target, members, non, pop, attacks=attacks,
-                             n_reference=args.reference_models, recipe=recipe,
+    res = membership_attacks(target, prep.members, prep.nonmembers, prep.population, attacks=attacks,
+                             n_reference=args.reference_models, recipe=kw["recipe"],
                              random_state=args.random_state,
                              progress=not (args.no_progress or args.json))
     if args.report:

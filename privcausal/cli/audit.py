@@ -75,15 +75,21 @@ caught by the second even when its values look private; --no-precision skips it.
 MODEL_EXAMPLES = """\
 examples:
   privcausal audit model --model released/ --members train.csv --nonmembers holdout.csv --json
-  privcausal audit model --model released/ --members a.csv --nonmembers b.csv \\
-      --population public.csv --attack rmia --reference-models 8 --report audit/
+  privcausal audit model --model model.pt --members m.csv --nonmembers n.csv \\
+      --population public.csv --attack rmia --recipe mytrain:fit_like_target --epsilon 4 --delta 1e-5
+  privcausal audit model --model checkpoint.pt --architecture mlp.toml --delta 1e-5 \\
+      --members m.csv --nonmembers n.csv --population p.csv --attack lira --report audit/
+  privcausal audit model --model forest.skops --members m.csv --nonmembers n.csv \\
+      --population p.csv --label died --attack lira --epsilon 1 --report audit/
 
-The released model's receipt gives epsilon_theory (--epsilon for a score CSV). The certified
-bound is one-run (Steinke et al. 2023; --bound fdp-one-run: f-DP where the scores pass the
-Gaussian-shift test): it is valid if each audited record was a member independently with
-probability 1/2 (a random split); the report says so. --bound clopper-pearson or gdp adds the
-threshold-test figure over the records as an estimate: records of one model are not
-independent trials, so it is not certified.
+The claim audited is --epsilon, else the file's: a privcausal receipt, or an opacus checkpoint's
+accountant (opacus' epsilon at --delta; privcausal's PLD figure for the same run is shown beside
+it). The certified bound is one-run (Steinke et al. 2023; --bound fdp-one-run: f-DP where the
+scores pass the Gaussian-shift test): it is valid if each audited record was a member
+independently with probability 1/2 (a random split); the report says so. --bound
+clopper-pearson or gdp adds the threshold-test figure over the records as an estimate: records
+of one model are not independent trials, so it is not certified.
+
 """
 
 EXIT_STATUS = """
@@ -104,6 +110,8 @@ examples:
 THREATS = ("white-box", "hidden-state", "black-box")
 BOUNDS = ("gdp", "clopper-pearson", "one-run", "fdp-one-run")
 BACKENDS = ("sequential", "loky", "threading", "dask", "ray")
+#: audits.models.MODEL_ATTACKS (kept here so building the parser imports nothing)
+MODEL_ATTACKS = ("auto", "loss", "calibrated", "lira", "rmia", "lira-offline", "rmia-offline")
 
 
 def _common(p: argparse.ArgumentParser, *, backend: str = "sequential") -> None:
@@ -166,17 +174,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "zeros, run beside the value test at alpha/2 each by default); only for "
                         "a simulated ideal mechanism whose floats are not what is released")
     _common(m)
+    from privcausal.cli.model_options import MODEL_FORMATS_HELP, add_model_options
+
     r = sub.add_parser("model", help="audit a released model through membership attacks",
-                       epilog=MODEL_EXAMPLES + EXIT_STATUS, formatter_class=raw)
-    r.add_argument("--model", required=True, help="released model folder, or a per-record score CSV")
-    r.add_argument("--members", required=True, help="CSV of records the model trained on")
-    r.add_argument("--nonmembers", required=True, help="CSV of records it did not train on")
-    r.add_argument("--population", help="CSV of the attacker's records (rmia, offline attacks)")
-    r.add_argument("--attack", default="loss", help="membership attack (loss, lira, rmia, ...)")
-    r.add_argument("--reference-models", type=int, default=8)
-    r.add_argument("--epsilon", type=float, default=None, help="claimed epsilon (score CSVs)")
-    r.add_argument("--delta", type=float, default=None, help="default: the receipt's")
+                       epilog=MODEL_EXAMPLES + MODEL_FORMATS_HELP + EXIT_STATUS, formatter_class=raw)
+    add_model_options(r)
+    r.add_argument("--attack", default="auto", choices=MODEL_ATTACKS,
+                   help="membership attack (default auto: lira where the reference models' "
+                        "recipe is known, else loss)")
     r.add_argument("--bound", choices=BOUNDS, default="one-run")
+    r.add_argument("--dpi", type=int, default=150, help="resolution of the report's PNG figures")
     _common(r)
     return p
 
