@@ -63,7 +63,7 @@ def _target(model: Any, *, task: str | None, outputs: str, architecture: Any, tr
                           trust_pickle=trust_pickle, trusted_types=trusted_types, delta=delta,
                           max_grad_norm=max_grad_norm, recipe=recipe)
     if isinstance(model, Target):
-        return LoadedModel(model, "object")
+        return LoadedModel(model, "Python object")
     try:
         import torch
 
@@ -72,11 +72,11 @@ def _target(model: Any, *, task: str | None, outputs: str, architecture: Any, tr
 
             t = task or infer_task(*labels)
             loss = {"binary": "bce", "regression": "mse", "multiclass": "ce"}[t]
-            return LoadedModel(TorchTarget(model, loss, outputs=outputs, recipe=recipe), "torch-module")
+            return LoadedModel(TorchTarget(model, loss, outputs=outputs, recipe=recipe), "torch module")
     except ImportError:  # pragma: no cover
         pass
     kw = {} if recipe is None else {"recipe": recipe}
-    return LoadedModel(as_target(model, **kw), "object")
+    return LoadedModel(as_target(model, **kw), "Python object")
 
 
 @dataclass

@@ -76,12 +76,20 @@ def score_histogram(scores_in: Any, scores_out: Any, *, threshold: float | None 
     fig, (ax,) = _figure(5.0, 3.4)
     both = np.concatenate([s_in, s_out])
     n_bins = int(min(60, max(10, math.ceil(2 * both.size ** (1 / 3)))))
+    q1, q3 = np.quantile(both, [0.25, 0.75])
+    # heavy tails (LiRA's log-likelihood ratios) would squeeze every other score into one bar:
+    # the axis is then the signed log sign(s) log(1 + |s|), which keeps the order of the scores
+    signed_log = bool(np.ptp(both) > 50 * max(q3 - q1, 1e-12) and np.max(np.abs(both)) > 10)
+    if signed_log:
+        s_in, s_out = (np.sign(v) * np.log1p(np.abs(v)) for v in (s_in, s_out))
+        both = np.concatenate([s_in, s_out])
     bins = np.histogram_bin_edges(both, bins=n_bins)
     ax.hist(s_out, bins=bins, alpha=0.55, color=_OUT, label=f"{what_out} (n={s_out.size})")
     ax.hist(s_in, bins=bins, alpha=0.55, color=_IN, label=f"{what_in} (n={s_in.size})")
     if threshold is not None and math.isfinite(threshold):
         ax.axvline(threshold, color="black", ls="--", lw=1.0, label="test threshold")
-    ax.set_xlabel("attack score (higher: " + ("more likely a member)" if members else "canary present)"))
+    ax.set_xlabel(("signed log(1 + |attack score|)" if signed_log else "attack score")
+                  + " (higher: " + ("more likely a member)" if members else "canary present)"))
     ax.set_ylabel(unit)
     ax.legend(fontsize="small")
     if title:

@@ -202,7 +202,9 @@ def _figures(items: Sequence[tuple[dict[str, Any], Any]], roc_scale: str, dpi: i
         lim = (et, float(rec.get("delta") or 0.0)) if math.isfinite(et) else None
         out[f"{i}_roc"] = (f"audit {i}: ROC curve of the attack (how many members it finds at each "
                            "rate of false accusations), with the chance diagonal"
-                           + (" and the most the claim allows" if lim else ""),
+                           + (" and the most the claim allows (the measured curve may cross it "
+                              "where few non-members resolve the rate; the certified bound "
+                              "accounts for that sampling error)" if lim else ""),
                            figure_png(roc_figure(*scores, scale=roc_scale, dp_limit=lim,
                                                  title="Membership attack against the claim"),
                                       dpi=dpi))
