@@ -166,8 +166,10 @@ def _md(x: Any) -> str:
 
 
 def write_report(results: MembershipResult | Mapping[str, MembershipResult], directory: str | Path, *,
-                 title: str = "Membership inference") -> dict[str, Path]:
-    """Write ``membership.json``, ``membership.md`` and ``membership_roc.png`` into ``directory``."""
+                 title: str = "Membership inference", dpi: int = 150) -> dict[str, Path]:
+    """Write ``membership.json``, ``membership.md``, ``membership.html`` (self-contained: the
+    figure embedded, inline CSS, every value escaped) and the log-log ROC figure as
+    ``membership_roc.png`` and ``membership_roc.svg`` into ``directory``."""
     if isinstance(results, MembershipResult):
         results = {results.attack: results}
     out = Path(directory)
@@ -198,5 +200,12 @@ def write_report(results: MembershipResult | Mapping[str, MembershipResult], dir
             lines.append(f"- {_md(name)}, by {_md(gname)}: " + "; ".join(cells))
     paths["markdown"].write_text("\n".join(lines) + "\n")
     fig = plot_roc({k: r.roc for k, r in results.items()}, title=title)
-    fig.savefig(paths["figure"], dpi=120, bbox_inches="tight")
+    fig.savefig(paths["figure"], dpi=int(dpi), bbox_inches="tight", metadata={"Software": None})
+    paths["svg"] = out / "membership_roc.svg"
+    fig.savefig(paths["svg"], bbox_inches="tight", metadata={"Date": None})
+    from attacks.report_html import membership_html
+
+    paths["html"] = out / "membership.html"
+    paths["html"].write_text(membership_html(results, title, paths["figure"].read_bytes()),
+                             encoding="utf-8")
     return paths

@@ -128,3 +128,33 @@ def test_dpsgd_audit_report_renders_in_chromium(browser, tmp_path):
     info = _check_page(browser, html, "dpsgd_audit_report.png")
     assert info["errors"] == [] and all(i["ok"] for i in info["images"])
     assert info["conclusion"] == 1 and info["attacker"] == 0 and info["glossary"] >= 10
+
+
+def test_attack_membership_report_renders_in_chromium(browser, tmp_path):
+    """``attack membership --report`` writes HTML beside JSON, Markdown, PNG and SVG."""
+    from sklearn.linear_model import LogisticRegression
+
+    from privcausal.cli import main
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(800, 40))
+    y = (X[:, 0] + rng.logistic(size=800) > 0).astype(int)
+    cols = [f"x{i}" for i in range(40)]
+    f = [pd.DataFrame(X[s], columns=cols).assign(y=y[s]) for s in (slice(0, 300), slice(300, 600),
+                                                                     slice(600, 800))]
+    import skops.io as sio
+
+    sio.dump(LogisticRegression(C=1e4, max_iter=3000).fit(f[0][cols], f[0]["y"]), tmp_path / "m.skops")
+    for i, name in enumerate(("m.csv", "n.csv", "p.csv")):
+        f[i].to_csv(tmp_path / name, index=False)
+    rc = main(["attack", "membership", "--model", str(tmp_path / "m.skops"), "--members",
+               str(tmp_path / "m.csv"), "--nonmembers", str(tmp_path / "n.csv"), "--population",
+               str(tmp_path / "p.csv"), "--attack", "loss,lira", "--reference-models", "4",
+               "--random-state", "0", "--report", str(tmp_path / "rep"), "--no-progress"])
+    assert rc == 0
+    for name in ("membership.json", "membership.md", "membership.html", "membership_roc.png",
+                 "membership_roc.svg"):
+        assert (tmp_path / "rep" / name).is_file(), name
+    info = _check_page(browser, tmp_path / "rep" / "membership.html", "membership_report.png")
+    assert info["errors"] == [] and len(info["images"]) == 1 and info["images"][0]["ok"]
+    assert "not a bound on epsilon" in info["text"] and "lira" in info["text"]
