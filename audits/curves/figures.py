@@ -97,6 +97,19 @@ def _curve(ax: Any, fits: pd.DataFrame, names: tuple[str, ...], col: str, bars: 
     return drawn
 
 
+def figure_title(spec: Any) -> str:
+    """The spec's description (its first sentence), else its name in words."""
+    desc = str(getattr(spec, "description", "") or "").strip()
+    if desc:
+        first = desc.split(". ")[0].split(": ")[0].rstrip(".")
+        return first if len(first) <= 90 else first[:87] + "..."
+    return str(spec.name).replace("_", " ")
+
+
+def _delta_words(spec: Any) -> str:
+    return f"delta = {spec.grid.delta:g}"
+
+
 def error_figure(fits: pd.DataFrame, spec: Any) -> Any:
     """Error (and coverage, where intervals exist) against epsilon."""
     has_cov = bool(fits["covered"].notna().any())
@@ -105,14 +118,17 @@ def error_figure(fits: pd.DataFrame, spec: Any) -> Any:
     _curve(axes[0], fits, spec.grid.names, "error")
     axes[0].set_yscale("log")
     axes[0].set_ylabel(f"{metric} (mean, 95 % CI)")
-    axes[0].set_title(f"{spec.name}: error against epsilon")
-    axes[0].legend(fontsize=7)
+    axes[0].set_title("Estimation error against the privacy budget", fontsize="medium")
+    axes[0].legend(fontsize=7, title="solid: private; dashed: non-private twin", title_fontsize=7)
     if has_cov:
         _curve(axes[1], fits, spec.grid.names, "covered", bars=False)
-        axes[1].axhline(1 - spec.grid.alpha, color="grey", ls=":", lw=1, label="nominal")
+        axes[1].axhline(1 - spec.grid.alpha, color="grey", ls=":", lw=1,
+                        label=f"nominal {1 - spec.grid.alpha:.0%} coverage")
         axes[1].set_ylim(-0.02, 1.02)
         axes[1].set_ylabel(f"coverage of the {1 - spec.grid.alpha:.0%} ATE interval")
-        axes[1].set_title("interval coverage")
+        axes[1].set_title("How often the interval covers the true effect", fontsize="medium")
+        axes[1].legend(fontsize=7)
+    fig.suptitle(f"{figure_title(spec)} ({_delta_words(spec)})", fontsize="medium")
     return fig
 
 
@@ -142,8 +158,12 @@ def attack_figure(fits: pd.DataFrame, audits: pd.DataFrame, spec: Any) -> Any | 
     axes[0].axhline(0.5, color="black", lw=0.5)
     axes[1].axhline(0.01, color="black", lw=0.5)
     axes[1].set_yscale("log")
-    axes[0].set_title(f"{spec.name}: membership attack success")
-    axes[0].legend(fontsize=7)
+    axes[0].set_title("Membership attack: AUC", fontsize="medium")
+    axes[1].set_title("Membership attack: TPR at 1 % FPR", fontsize="medium")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{figure_title(spec)} (delta = {delta:g}; grey: the most any attack can "
+                 "reach under the claim)", fontsize="medium")
     return fig
 
 
@@ -165,20 +185,25 @@ def audit_figure(audits: pd.DataFrame, spec: Any) -> Any | None:
     ax.set_ylim(0, top * 1.05)
     ax.set_xlabel("epsilon_theory (accountant)")
     ax.set_ylabel(f"epsilon_lower (audit, {1 - float(a['alpha'].iloc[0]):.0%} confidence)")
-    ax.set_title(f"{spec.name}: audit against the claim (dotted: ceilings)")
+    ax.set_title(f"{figure_title(spec)}\nAudited epsilon against the claim (dotted: ceilings; "
+                 f"delta = {spec.grid.delta:g})", fontsize="medium")
     ax.legend(fontsize=7)
     return fig
 
 
 def draw_curves(fits: pd.DataFrame, audits: pd.DataFrame, spec: Any, folder: Path,
-                dpi: int = 110) -> list[Path]:
-    """Write the figures that the tables allow into ``folder``; return their paths."""
+                dpi: int = 150, vector: tuple[str, ...] = ("svg", "pdf")) -> list[Path]:
+    """Write the figures that the tables allow into ``folder``: PNG at ``dpi``, and the same
+    figure in each ``vector`` format beside it (for papers); return the PNG paths."""
     out = []
     for name, fig in (("error_vs_epsilon.png", error_figure(fits, spec)),
                       ("attack_vs_epsilon.png", attack_figure(fits, audits, spec)),
                       ("eps_lower_vs_eps_theory.png", audit_figure(audits, spec))):
         if fig is not None:
             path = Path(folder) / name
-            fig.savefig(path, dpi=dpi)
+            fig.savefig(path, dpi=int(dpi), metadata={"Software": None})
+            for ext in vector:
+                meta = {"Date": None} if ext == "svg" else {"CreationDate": None}
+                fig.savefig(path.with_suffix(f".{ext}"), metadata=meta)
             out.append(path)
     return out

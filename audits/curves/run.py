@@ -133,7 +133,7 @@ def _sub(checkpoint: Any, part: str) -> Path | None:
 def run_curves(spec: CurveSpec, *, out: str | Path | None = None, backend: str = "loky",
                n_jobs: int | None = None, random_state: int | None = None,
                checkpoint: str | Path | None = None, batch_size: int | None = None,
-               progress: bool = True, figures: bool = True) -> CurveResult:
+               progress: bool = True, figures: bool = True, dpi: int = 150) -> CurveResult:
     """Run ``spec`` and write its tables, summary and figures (see the module docstring).
 
     Parameters
@@ -144,7 +144,8 @@ def run_curves(spec: CurveSpec, *, out: str | Path | None = None, backend: str =
     random_state : replaces the spec's seed (every data set and noise draw derives from it)
     checkpoint : folder to checkpoint the two runs in; rerun with the same one to resume
     progress : tqdm bars on stderr
-    figures : draw the three PNGs
+    figures : draw the three figures (PNG, with SVG and PDF beside each)
+    dpi : resolution of the PNGs
 
     Returns
     -------
@@ -202,7 +203,7 @@ def run_curves(spec: CurveSpec, *, out: str | Path | None = None, backend: str =
     if figures:
         from audits.curves.figures import draw_curves
 
-        drawn = draw_curves(fits, audits, spec, folder)
+        drawn = draw_curves(fits, audits, spec, folder, dpi=dpi)
         for key in ("error", "attack", "audit_figure"):
             if files[key] not in drawn:
                 files.pop(key)

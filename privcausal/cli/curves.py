@@ -47,6 +47,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None,
                    help="folder to checkpoint in; rerun with the same folder to resume")
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
+    p.add_argument("--dpi", type=int, default=150,
+                   help="resolution of the PNG figures (SVG and PDF are written beside them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     return p
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     res = run_curves(spec, out=args.out, backend=args.backend, n_jobs=args.jobs,
                      random_state=args.random_state, checkpoint=args.checkpoint,
                      batch_size=args.batch_size, progress=not (args.no_progress or args.json),
-                     figures=not args.no_figures)
+                     figures=not args.no_figures, dpi=args.dpi)
     s = res.summary
     if args.json:
         print(json.dumps(s))
