@@ -45,7 +45,8 @@ def _forest_plot(rows: list[dict[str, Any]], true_ate: float, epsilon: float, pa
 
 def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon: float = 1.0,
              delta: float = 1e-6, random_state: int | None = 0, progress: bool = True) -> dict[str, Any]:
-    """Run the demo and write ``report.md``, ``report.json`` and ``ate_forest.png`` to ``out``."""
+    """Run the demo and write ``report.md``, ``report.html``, ``report.json`` and
+    ``ate_forest.png`` to ``out``."""
     from tqdm.auto import tqdm
 
     from privcausal.data import simulate_trauma
@@ -110,7 +111,14 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
     lines += ["", f"Run time: {elapsed:.1f} s."]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
-    summary = {"report": str(report), "figure": str(fig), "n": n, "true_ate": data.true_ate,
+    from privcausal.demo_html import demo_html
+
+    covers = {r["estimator"].removesuffix("-np"): r["interval_covers"] for r in rows}
+    notes = [f"{r['estimator']}: {note}" for r in rows if r["private"] for note in r["notes"]]
+    (out / "report.html").write_text(demo_html(lines[0].removeprefix("# "), [ln for ln in lines[2:5] if ln],
+                                               rows, covers, notes + [f"Run time: {elapsed:.1f} s."],
+                                               fig.read_bytes()), encoding="utf-8")
+    summary = {"report": str(report), "html": str(out / "report.html"), "figure": str(fig), "n": n, "true_ate": data.true_ate,
                "naive_dim": naive, "epsilon": epsilon, "delta": delta, "rows": rows,
                "seconds": elapsed}
     (out / "report.json").write_text(json.dumps(summary, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))

@@ -158,3 +158,12 @@ def test_attack_membership_report_renders_in_chromium(browser, tmp_path):
     info = _check_page(browser, tmp_path / "rep" / "membership.html", "membership_report.png")
     assert info["errors"] == [] and len(info["images"]) == 1 and info["images"][0]["ok"]
     assert "not a bound on epsilon" in info["text"] and "lira" in info["text"]
+
+
+def test_demo_report_html_renders_in_chromium(browser, tmp_path):
+    from privcausal.demo import run_demo
+
+    s = run_demo(tmp_path / "demo", n=2000, progress=False)
+    info = _check_page(browser, Path(s["html"]), "demo_report.png")
+    assert info["errors"] == [] and len(info["images"]) == 1 and info["images"][0]["ok"]
+    assert "What each interval accounts for" in info["text"] and "aipw-hgb-np" in info["text"]
