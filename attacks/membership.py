@@ -109,8 +109,12 @@ class _Refs:
                  in_z: np.ndarray | None, use: int, progress: bool) -> None:
         self.refs, self.cand, self.pop, self.use, self.progress = refs, cand, pop, use, progress
         self.in_c, self.in_z = in_c, in_z
-        self.out_c = refs.outputs(cand.X, progress=progress)
-        self.out_z = None if pop is None else refs.outputs(pop.X, progress=progress)
+        if hasattr(refs, "outputs_records"):  # per-arm learners: each record on its own arm
+            self.out_c = refs.outputs_records(cand, progress=progress)
+            self.out_z = None if pop is None else refs.outputs_records(pop, progress=progress)
+        else:
+            self.out_c = refs.outputs(cand.X, progress=progress)
+            self.out_z = None if pop is None else refs.outputs(pop.X, progress=progress)
 
     def stat(self, name: str, on: str = "c", scale: float = 1.0, models: slice | None = None) -> np.ndarray:
         from attacks.targets import statistic_from_outputs
@@ -210,6 +214,18 @@ def membership_attacks(
         want_off = K + (1 if ("rmia-offline" in attacks and K == 1 and offline_a is None) else 0)
         todo = [s for s, need, k in (("online", online, K), ("offline", offline, want_off))
                 if need and (s not in refs or refs[s].n_models < k)]
+        own = recipe is None and getattr(t, "trains_own_references", False)
+        if todo and own:  # per-arm learners: reference learners trained like the target
+            rng = check_random_state(random_state)
+            for setting in todo:
+                if setting == "online":
+                    pool = cand if online_pool == "candidates" or pop is None else Records.concat([cand, pop])
+                    refs["online"] = t.train_references(pool, K, "balanced", random_state=rng,
+                                                        progress=progress)
+                else:
+                    refs["offline"] = t.train_references(pop, want_off, "halves", random_state=rng,
+                                                         progress=progress)
+            todo = []
         if todo:
             rec = _recipe(t, recipe)
             rng = check_random_state(random_state)
@@ -234,12 +250,14 @@ def membership_attacks(
             None if pop is None else np.zeros((K, pop.n), bool))
         on_set = _Refs(r, cand, pop, r.inclusion[:, :cand.n], in_z, K, progress)
         notes.append(_size_note(r, rm.n))
+        notes.extend(n for n in getattr(r, "notes", ()) if n not in notes)
     if offline:
         r = refs["offline"]
         if r.inclusion.shape[1] != pop.n:
             raise DataValidationError("the offline reference models were trained on another population")
         off_set = _Refs(r, cand, pop, np.zeros((r.n_models, cand.n), bool), r.inclusion, K, progress)
         notes.append(_size_note(r, rm.n))
+        notes.extend(n for n in getattr(r, "notes", ()) if n not in notes)
     results: dict[str, MembershipResult] = {}
     for a in attacks:
         details: dict[str, Any] = {}

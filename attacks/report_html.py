@@ -23,12 +23,10 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def membership_html(results: Mapping[str, Any], title: str, png: bytes) -> str:
-    """The page: what was measured in words, the table, the notes, the ROC figure."""
-    from attacks.results import fpr_key
-
+def membership_html(results: Mapping[str, Any], title: str, png: bytes, keys: list[str]) -> str:
+    """The page: what was measured in words, the table (TPR columns named by ``keys``), the
+    notes, the ROC figure."""
     first = next(iter(results.values()))
-    keys = [fpr_key(r.fpr) for r in first.metrics.tpr_at_fpr]
     best = max(results.values(), key=lambda r: r.auc)
     lead = (f"{len(results)} membership attack(s) on {first.n_members} records the model trained on "
             f"and {first.n_nonmembers} it did not. The strongest, {best.attack}, reached an AUC of "

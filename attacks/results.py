@@ -206,6 +206,6 @@ def write_report(results: MembershipResult | Mapping[str, MembershipResult], dir
     from attacks.report_html import membership_html
 
     paths["html"] = out / "membership.html"
-    paths["html"].write_text(membership_html(results, title, paths["figure"].read_bytes()),
+    paths["html"].write_text(membership_html(results, title, paths["figure"].read_bytes(), keys),
                              encoding="utf-8")
     return paths

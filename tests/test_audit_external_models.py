@@ -333,3 +333,40 @@ def test_a_random_forest_with_a_false_claim_is_a_violation(capsys, tmp_path):
                         "loss", *_records(files)], status=3)
     assert d["violation"] and d["epsilon_lower"] > 0.5
     assert d["model"]["recipe"].startswith("sklearn.base.clone")
+
+
+@pytest.mark.parametrize("learner", ["dp-tlearner", "dp-slearner"])
+def test_privcausal_per_arm_learners_attacked_with_rmia_and_lira(capsys, tmp_path, learner):
+    """``fit --save`` of a per-arm CATE learner, then ``attack membership --attack rmia,lira``
+    and ``audit model``: the reference learners are trained like the target from its file."""
+    from privcausal.data import simulate_trauma
+
+    data = simulate_trauma(1200, random_state=0)
+    frame = data.covariates.assign(treatment=data.treatment, y=data.outcome)
+    parts = {"members": frame.iloc[:300], "non": frame.iloc[300:600], "pop": frame.iloc[600:]}
+    files = {k: tmp_path / f"{k}.csv" for k in parts}
+    for k, f in parts.items():
+        f.to_csv(files[k], index=False)
+    train = tmp_path / "train.csv"
+    parts["members"].to_csv(train, index=False)
+    from privcausal.data.trauma import trauma_domain
+
+    (tmp_path / "domain.toml").write_text(trauma_domain().to_toml())
+    rc = main(["fit", "--data", str(train), "--treatment", "treatment", "--outcome", "y",
+               "--domain", str(tmp_path / "domain.toml"), "--estimator", learner, "--epsilon", "4",
+               "--epochs", "5", "--save", str(tmp_path / "model"), "--json", "--random-state", "0"])
+    capsys.readouterr()
+    assert rc == 0
+    rc = main(["attack", "membership", "--model", str(tmp_path / "model"), "--members",
+               str(files["members"]), "--nonmembers", str(files["non"]), "--population",
+               str(files["pop"]), "--attack", "rmia,lira", "--reference-models", "4",
+               "--random-state", "0", "--json", "--no-progress"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.out + cap.err
+    out = json.loads(cap.out)["attacks"]
+    assert out["rmia"]["n_reference"] == 4 and 0.0 <= out["lira"]["auc"] <= 1.0
+    assert any("trained like the target" in n for n in out["rmia"]["notes"])
+    d = _audit(capsys, ["--model", str(tmp_path / "model"), "--members", str(files["members"]),
+                        "--nonmembers", str(files["non"]), "--population", str(files["pop"]),
+                        "--attack", "rmia", "--reference-models", "4", "--random-state", "0"])
+    assert 0.0 <= d["epsilon_lower"] <= d["epsilon_theory"] and d["model"]["format"] == "privcausal"

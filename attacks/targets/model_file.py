@@ -67,6 +67,18 @@ class ReleasedModelTarget(Target):
                 recipe = None
         self.recipe = recipe
         self.description = description
+        from attacks.arm_references import ARM_COMBINES
+
+        #: per-arm learners train their own reference learners (attacks.arm_references)
+        self.trains_own_references = recipe is None and model.combine in ARM_COMBINES
+
+    def train_references(self, pool: Records, n_models: int, inclusion: str, *,
+                         random_state: Any = None, progress: bool = False) -> Any:
+        """K reference learners like this per-arm model (:mod:`attacks.arm_references`)."""
+        from attacks.arm_references import train_arm_references
+
+        return train_arm_references(self.model, pool, n_models, inclusion,
+                                    random_state=random_state, progress=progress)
 
     def records(self, data: Any, **kwargs: Any) -> Records:
         import pandas as pd

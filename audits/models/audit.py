@@ -203,12 +203,13 @@ def audit_model(model: Any, members: Any, nonmembers: Any, population: Any = Non
         notes.append(f"the claim audited is the epsilon given ({float(epsilon):g}); the file states "
                      f"{float(lm.epsilon):.4g} ({lm.claim_source})")
     d = delta if delta is not None else (lm.delta if lm.delta is not None else 0.0)
+    knows = recipe is not None or t.recipe is not None or getattr(t, "trains_own_references", False)
     if attack == "auto":
-        attack = "lira" if (recipe is not None or t.recipe is not None) else "loss"
+        attack = "lira" if knows else "loss"
         notes.append(f"attack: {attack} (chosen: "
                      + ("the reference models' recipe is known)" if attack == "lira" else
                         "no recipe for reference models is known; give one for LiRA or RMIA)"))
-    if attack != "loss" and t.recipe is None and recipe is None:
+    if attack != "loss" and not knows:
         raise PrivCausalError(
             f"the {attack} attack trains reference models like the target, and how "
             f"{t.description} was trained is unknown: give a recipe (a function (X, y, "
