@@ -206,6 +206,18 @@ def main() -> None:
              f"bound: one-run (Steinke et al. 2023), alpha 0.05. Total {total:.0f} s.", "",
              "| " + " | ".join(show.columns) + " |", "|" + "---|" * len(show.columns)]
     lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in show.itertuples(index=False)]
+    fin = table[np.isfinite(table["epsilon_claim"].astype(float))]
+    ratio = (fin["epsilon_lower"] / fin["epsilon_claim"]).max() if len(fin) else float("nan")
+    by = table.groupby(["model", "epsilon_claim"])["auc"].max()
+    rf = table[table["model"] == "random forest"]
+    lines += ["", "Read off this table (computed by the script):", "",
+              f"- violations: {int(fin['violation'].sum())} of {len(fin)} rows with a finite claim; "
+              f"the largest epsilon_lower / claim is {ratio:.3f}.",
+              "- best AUC per model and claim: " + "; ".join(
+                  f"{m} at {'inf' if e == math.inf else f'{e:.3g}'}: {a:.3f}" for (m, e), a in by.items()) + ".",
+              f"- the random forest (no claim): best AUC {rf['auc'].max():.3f}, TPR at 0.1 % FPR up to "
+              f"{rf['tpr_at_0.1%'].max():.3f}, epsilon_lower up to {rf['epsilon_lower'].max():.3f} "
+              f"(ceiling {rf['ceiling'].max():.3f} with {2 * m} records)."]
     (HERE / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(json.dumps({"seconds": total}))
