@@ -65,6 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.add_argument("--report", help="folder for membership.json/.md and the log-log ROC figure")
     m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    m.add_argument("--dpi", type=int, default=150, help="resolution of the report's PNG figure")
     m.set_defaults(func=cmd_attack_membership)
     r = sub.add_parser("reconstruct", help="informed-adversary reconstruction from released statistics",
                        epilog=RECONSTRUCT_EXAMPLES, formatter_class=RAW)
@@ -95,7 +96,7 @@ def cmd_attack_membership(args: argparse.Namespace) -> int:
                              random_state=args.random_state,
                              progress=not (args.no_progress or args.json))
     if args.report:
-        write_report(res, args.report)
+        write_report(res, args.report, dpi=args.dpi)
     if args.json:
         out = {a: r.to_dict() for a, r in res.items()}
         print(json.dumps(out[attacks[0]] if len(attacks) == 1 else {"attacks": out}))

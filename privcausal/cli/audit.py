@@ -125,6 +125,7 @@ def _common(p: argparse.ArgumentParser, *, backend: str = "sequential") -> None:
     p.add_argument("--address", help="Ray cluster address")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--report", help="folder for audit.json, audit.md, audit.html and figures")
+    p.add_argument("--dpi", type=int, default=150, help="resolution of the report's PNG figures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -183,7 +184,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="membership attack (default auto: lira where the reference models' "
                         "recipe is known, else loss)")
     r.add_argument("--bound", choices=BOUNDS, default="one-run")
-    r.add_argument("--dpi", type=int, default=150, help="resolution of the report's PNG figures")
     _common(r)
     return p
 
@@ -204,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
 
     record = audit_record(result)
     if args.report:
-        write_report(result, args.report, title=f"privcausal audit {cmd}")
+        write_report(result, args.report, title=f"privcausal audit {cmd}",
+                     dpi=args.dpi)
     if args.json:
         print(json.dumps(record, default=str))
     else:
