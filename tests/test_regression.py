@@ -135,10 +135,10 @@ def test_gaussian_noise_scales_follow_the_weights():
     # empirical check of the Gram noise: 4000+ entries, sd within 6 % (> 5 standard errors)
     d = _data(n=500)
     arms = arm_stats(stats_for(d), layout, 0.0)
-    from privcausal.estimators.regression_release import _gaussian_arm
+    from privcausal.estimators.regression_release import gaussian_arm
 
     gen = np.random.default_rng(7)
-    draws = [(_gaussian_arm(arms[1], arms[1]["n"], cfg, noise_source(gen))["S"] - arms[1]["S"])[
+    draws = [(gaussian_arm(arms[1], arms[1]["n"], cfg, noise_source(gen))["S"] - arms[1]["S"])[
         layout.rows, layout.cols] for _ in range(150)]
     assert np.std(np.concatenate(draws)) == pytest.approx(cfg.sd["S"], rel=0.06)
 

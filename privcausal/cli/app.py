@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curves": ("privcausal.cli.curves", "privacy-utility curves from a TOML spec"),
     "budget": ("privcausal.cli.budget", "set or show a data set's persistent privacy budget"),
     "domain": ("privcausal.cli.domain", "draft a domain file of declared bounds from a data file"),
+    "federate": ("privcausal.cli.federate", "multi-site private ATE on Flower (each site keeps its records)"),
 }
 
 EXAMPLES = """\
@@ -50,6 +51,7 @@ examples:
   privcausal domain draft registry.csv --treatment txa --outcome death --out registry.toml
   privcausal estimators                             # list every estimator and its twin
   privcausal curves experiments/curves_ate_trauma.toml   # privacy-utility curves and figures
+  privcausal federate --data trauma --sites 8 --estimator regression --epsilon 1 --json
 """
 
 

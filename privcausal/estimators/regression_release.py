@@ -23,7 +23,8 @@ from privcausal.estimators.sufficient import SufficientStats
 from privcausal.privacy import PrivacyEvent, gaussian_sigma, parallel
 from privcausal.privacy.lattice import LatticeGaussian
 
-__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events"]
+__all__ = ["DesignLayout", "Config", "Release", "arm_stats", "release", "receipt_events",
+           "adjusted_from_noisy", "gaussian_arm"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def arm_stats(stats: SufficientStats, layout: DesignLayout, center: float) -> li
     return out
 
 
-def _gaussian_arm(arm: dict[str, Any], n_noisy: float, cfg: Config, noise: Any) -> dict[str, Any]:
+def gaussian_arm(arm: dict[str, Any], n_noisy: float, cfg: Config, noise: Any) -> dict[str, Any]:
     lay = cfg.layout
     p = lay.p
     sx, S, Su = np.array(arm["sx"], float), np.array(arm["S"], float), np.array(arm["Su"], float)
@@ -189,7 +190,17 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
         m = arm_means(n_noisy, s, cfg.bound)
         return Release(float(m[1] - m[0]), plan, n_noisy, s, q, np.zeros((2, p)), m, np.zeros((2, p)), ())
     s, _ = release_sums(n, n_noisy, su, suu, cfg.adj_plan, noise)
-    noisy = [_gaussian_arm(arms[a], n_noisy[a], cfg, noise) for a in (0, 1)]
+    noisy = [gaussian_arm(arms[a], n_noisy[a], cfg, noise) for a in (0, 1)]
+    return adjusted_from_noisy(n_noisy, s, noisy, cfg)
+
+
+def adjusted_from_noisy(n_noisy: np.ndarray, s: np.ndarray, noisy: Sequence[dict[str, Any]],
+                        cfg: Config, lam: np.ndarray | None = None) -> Release:
+    """The adjusted estimate from released statistics (post-processing only): per arm the noisy
+    count, the noisy sum of centred outcomes and the Gaussian block ``noisy[a]`` (``sx``, ``S``,
+    ``Su``, ``q``). ``lam`` overrides the ridge (a federation sums several sites' noise)."""
+    lam = cfg.lam if lam is None else lam
+    p = cfg.layout.p
     nh = np.maximum(n_noisy, 1.0)
     ubar = np.clip(s / nh, -cfg.bound, cfg.bound)
     xbar = np.stack([noisy[a]["sx"] / nh[a] for a in (0, 1)])
@@ -201,14 +212,14 @@ def release(arms: list[dict[str, Any]], cfg: Config, noise: Any) -> Release:
         if cfg.sigma > 0:
             w, v = np.linalg.eigh(0.5 * (C + C.T))
             C = (v * np.maximum(w, 0.0)) @ v.T
-            beta[a] = np.linalg.solve(C + np.diag(cfg.lam), c)
+            beta[a] = np.linalg.solve(C + np.diag(lam), c)
         else:
             beta[a] = solve_ridge(C, c, 0.0)
         grams.append(C)
         mu[a] = np.clip(ubar[a] + beta[a] @ (xpool - xbar[a]), -cfg.bound, cfg.bound)
     q = None if cfg.binary else np.array([noisy[0]["q"], noisy[1]["q"]])
-    return Release(float(mu[1] - mu[0]), plan, n_noisy, s, q, beta, ubar, xbar, tuple(grams), tuple(noisy),
-                   cfg)
+    return Release(float(mu[1] - mu[0]), "adjusted", n_noisy, s, q, beta, ubar, xbar, tuple(grams),
+                   tuple(noisy), cfg)
 
 
 def _gaussian_event(cfg: Config) -> PrivacyEvent:

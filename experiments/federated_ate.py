@@ -1,0 +1,92 @@
+"""The multi-site private ATE on the simulated registry: federated one-shot against the pooled
+central estimate and a meta-analysis of per-site private estimates.
+
+n = 20,000 patients in 8 or 40 centres of unequal sizes with their own case mix (the
+simulator's centre effects), epsilon per site in {0.5, 1, 4}; for each repetition a fresh
+registry and fresh noise. Estimators: the federated regression adjustment (one-shot sums of
+every site's noisy sufficient statistics, the site column left out of the design), the pooled
+central private regression (one release at epsilon on all records, privcausal's default plan
+ladder) and the inverse-variance / DerSimonian-Laird meta-analysis of each site's own private
+regression. MAE against the simulation's true ATE, coverage and width of the 95 % intervals.
+Secure aggregation is not implemented, so there is no row for it.
+
+Run::
+
+    OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 20     # about 20 minutes here
+    python experiments/federated_ate.py --reps 2 --quick                 # a smoke run
+
+Writes ``experiments/federated_ate.csv`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    from privcausal.data import simulate_trauma
+    from privcausal.federated import federate
+
+    grid = [(8, 1.0)] if args.quick else [(s, e) for s in (8, 40) for e in (0.5, 1.0, 4.0)]
+    rows = []
+    t_all = time.perf_counter()
+    for sites, eps in grid:
+        for r in range(args.reps):
+            data = simulate_trauma(20_000, random_state=10_000 + r, n_centres=sites)
+            t0 = time.perf_counter()
+            res = federate(data, method="regression", epsilon=eps, delta=1e-6, transport="local",
+                           random_state=r, n_bootstrap=300)
+            secs = time.perf_counter() - t0
+            d = res.to_dict()
+            truth = d["true_ate"]
+            m = d["meta_analysis"]
+            for name, est, lo, hi in (
+                    ("federated one-shot", d["ate"], d["ci_low"], d["ci_high"]),
+                    ("pooled central", d["pooled"]["ate"], d["pooled"]["ci_low"], d["pooled"]["ci_high"]),
+                    ("meta-analysis (fixed)", m["ate"], m["ci_low"], m["ci_high"]),
+                    ("meta-analysis (DerSimonian-Laird)", m["random_effects"]["ate"],
+                     m["random_effects"]["ci_low"], m["random_effects"]["ci_high"])):
+                rows.append({"sites": sites, "epsilon": eps, "rep": r, "estimator": name,
+                             "error": est - truth, "covered": bool(lo <= truth <= hi),
+                             "width": hi - lo, "seconds_all": secs,
+                             "meta_sites": len(m["sites"])})
+        print(f"sites {sites} eps {eps}: {time.perf_counter() - t_all:.0f} s", flush=True)
+    t = pd.DataFrame(rows)
+    name = "federated_ate" + ("_quick" if args.quick else "")
+    t.to_csv(HERE / f"{name}.csv", index=False)
+    g = t.groupby(["sites", "epsilon", "estimator"], sort=False)
+    s = g.agg(MAE=("error", lambda e: float(np.mean(np.abs(e)))), bias=("error", "mean"),
+              coverage=("covered", "mean"), width=("width", "mean"), reps=("rep", "count")).reset_index()
+    lines = [f"# Federated private ATE (`{Path(__file__).name}`, {args.reps} repetitions per cell)", "",
+             "Simulated registry, n = 20,000, regression adjustment; epsilon per site. "
+             f"Total {time.perf_counter() - t_all:.0f} s.", "",
+             "| sites | epsilon | estimator | MAE | bias | coverage | width | reps |", "|---|---|---|---|---|---|---|---|"]
+    for row in s.itertuples(index=False):
+        lines.append(f"| {row.sites} | {row.epsilon:g} | {row.estimator} | {row.MAE:.4f} | {row.bias:+.4f} | "
+                     f"{row.coverage:.2f} | {row.width:.3f} | {row.reps} |")
+    fed = s[s.estimator == "federated one-shot"].set_index(["sites", "epsilon"])
+    for other in ("pooled central", "meta-analysis (fixed)"):
+        o = s[s.estimator == other].set_index(["sites", "epsilon"])
+        ratio = (fed["MAE"] / o["MAE"]).round(2)
+        lines.append("")
+        lines.append(f"MAE of federated / {other}: " + "; ".join(
+            f"{k[0]} sites, eps {k[1]:g}: {v}" for k, v in ratio.items()))
+    (HERE / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

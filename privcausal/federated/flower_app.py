@@ -1,0 +1,156 @@
+"""The federation on Flower: a ClientApp per site, a ServerApp for the consortium.
+
+One round, one message each way:
+
+* the **ServerApp** sends every connected node a ``query`` message with the plan (estimator,
+  epsilon, delta, the site column to leave out of the design) and, in a simulation, where the
+  partitions lie; it waits for the replies (``timeout``), retries the nodes that did not answer
+  once, and combines the releases of the sites that answered (:mod:`.combine`). A site that
+  failed, refused or never answered is *excluded and named*; the result never hides a partial sum.
+* the **ClientApp** (a site) reads its own records (``node_config["data"]`` and
+  ``node_config["domain"]`` on a real SuperNode; ``site-<partition-id>.csv`` in the
+  simulation's data folder), computes and noises its statistics (:mod:`.site`), and replies
+  with the noisy arrays and its receipt, or with its refusal (a domain violation: the reason
+  names the column, never a value).
+
+The server sees only noisy or public values. The apps are built by :func:`make_client_app` and
+:func:`make_server_app`; ``client_app`` / ``server_app`` are the module-level apps that
+``flwr run`` and ``flower-supernode`` load (``privcausal.federated.flower_app:client_app``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["make_client_app", "make_server_app", "serve", "client_app", "to_message", "from_content"]
+
+QUERY = "query"
+
+
+def to_message(release: Any) -> Any:
+    """A SiteRelease as Flower records (arrays + a config record with the receipt)."""
+    from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
+
+    arrays = ArrayRecord({k: Array(np.ascontiguousarray(v, dtype=np.float64)) for k, v in
+                          release.arrays.items()})
+    meta = ConfigRecord({"ok": True, "site": release.site, "method": release.method,
+                         "receipt": json.dumps(release.receipt)})
+    return RecordDict({"stats": arrays, "meta": meta})
+
+
+def from_content(content: Any) -> Any:
+    """A SiteRelease from a reply's records (or a refusal: ``(site, reason)``)."""
+    from privcausal.federated.site import SiteRelease
+
+    meta = dict(content["meta"])
+    if not meta.get("ok"):
+        return str(meta.get("site")), str(meta.get("reason"))
+    arrays = {k: a.numpy() for k, a in content["stats"].items()}
+    return SiteRelease(str(meta["site"]), str(meta["method"]), arrays, json.loads(str(meta["receipt"])))
+
+
+def _load_site(context: Any, cfg: dict[str, Any]) -> tuple[Any, str]:
+    from privcausal.data import from_frame
+
+    node = dict(context.node_config)
+    if "data" in node:
+        path, domain = str(node["data"]), str(node.get("domain", cfg.get("domain", "")))
+        site = str(node.get("site", Path(path).stem))
+    else:
+        pid = int(node["partition-id"])
+        path = str(Path(str(cfg["data_dir"])) / f"site-{pid}.csv")
+        domain, site = str(cfg["domain"]), str(cfg.get(f"name-{pid}", pid))
+    data = from_frame(path, treatment=str(cfg["treatment"]), outcome=str(cfg["outcome"]),
+                      domain=domain)
+    return data, site
+
+
+def make_client_app(fail: Callable[[str], bool] | None = None) -> Any:
+    """The site's ClientApp. ``fail(site)`` (tests) makes a site crash mid-run."""
+    from flwr.app import ConfigRecord, Message, RecordDict
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.query()
+    def release(msg: Any, context: Any) -> Any:
+        import warnings
+
+        from privcausal.exceptions import PrivCausalError
+        from privcausal.federated.site import site_release
+
+        cfg = dict(msg.content["plan"])
+        site = "?"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a site's warnings stay at the site
+                data, site = _load_site(context, cfg)
+            if fail is not None and fail(site):
+                raise RuntimeError("site crashed")
+            seed = cfg.get(f"seed-{site}")
+            rel = site_release(data, str(cfg["method"]), float(cfg["epsilon"]), float(cfg["delta"]),
+                               site=site, random_state=None if seed is None else int(seed),
+                               drop=tuple(json.loads(str(cfg.get("drop", "[]")))))
+        except PrivCausalError as e:  # the site refuses, with the reason (names, not values)
+            return Message(RecordDict({"meta": ConfigRecord({"ok": False, "site": site,
+                                                             "reason": str(e)})}), reply_to=msg)
+        return Message(to_message(rel), reply_to=msg)
+
+    return app
+
+
+def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: float = 120.0,
+          expected: int | None = None) -> None:
+    """The consortium's round on ``grid``: query every node, retry once, collect into ``out``."""
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    t0 = time.perf_counter()
+    nodes: list[int] = []
+    while time.perf_counter() - t0 < timeout:  # wait for the sites to connect
+        nodes = list(grid.get_node_ids())
+        if expected is None or len(nodes) >= expected:
+            break
+        time.sleep(0.5)
+    releases, refused = [], {}
+    todo = nodes
+    for _ in range(2):  # one retry for the nodes that failed or did not answer
+        msgs = [Message(RecordDict({"plan": ConfigRecord(plan)}), dst_node_id=n,
+                        message_type=QUERY) for n in todo]
+        replies = list(grid.send_and_receive(msgs, timeout=timeout))
+        ok = set()
+        for r in replies:
+            if r.has_error():
+                continue
+            ok.add(r.metadata.src_node_id)
+            got = from_content(r.content)
+            if isinstance(got, tuple):
+                refused[got[0]] = got[1]
+            else:
+                releases.append(got)
+        todo = [n for n in todo if n not in ok]
+        if not todo:
+            break
+    out.update(releases=releases, refused=refused, failed_nodes=todo, nodes=len(nodes), rounds=1,
+               seconds=time.perf_counter() - t0)
+
+
+def make_server_app(plan: dict[str, Any], out: dict[str, Any], *, timeout: float = 120.0,
+                    expected: int | None = None) -> Any:
+    """The consortium's ServerApp (:func:`serve`); the replies land in ``out``."""
+    from flwr.serverapp import ServerApp
+
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Any, context: Any) -> None:
+        serve(grid, plan, out, timeout=timeout, expected=expected)
+
+    return app
+
+
+client_app = make_client_app()
