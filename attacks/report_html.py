@@ -7,20 +7,14 @@ else, and every value ``html.escape``d. Attack metrics and notes only: no record
 from __future__ import annotations
 
 import base64
-import html
 from typing import Any, Mapping
+
+from privcausal.html_page import escape, page
 
 __all__ = ["membership_html"]
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;"
-        "color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0}"
-        "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}"
-        "p.lead{background:#fffbe6;border-left:4px solid #e6a700;padding:.6em .9em}img{max-width:100%}")
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+_CSS = "p.lead{background:#fffbe6;border-left:4px solid #e6a700;padding:.6em .9em}"
+_e = escape
 
 
 def membership_html(results: Mapping[str, Any], title: str, png: bytes, keys: list[str]) -> str:
@@ -51,7 +45,4 @@ def membership_html(results: Mapping[str, Any], title: str, png: bytes, keys: li
     body.append(f'<figure><img src="data:image/png;base64,{img}" alt="ROC curves of the attacks '
                 f'on log axes"><figcaption>ROC curves on log axes (Carlini et al. 2022): what '
                 f"matters is the TPR at a small FPR.</figcaption></figure>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f'<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">\n'
-            f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return page(title, body, _CSS)

@@ -8,21 +8,14 @@ receipts' notes: public or noisy quantities only, as the Markdown report.
 from __future__ import annotations
 
 import base64
-import html
 from typing import Any, Mapping, Sequence
+
+from privcausal.html_page import escape, page
 
 __all__ = ["demo_html"]
 
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-        "color:#222;line-height:1.45}table{border-collapse:collapse;margin:1em 0;font-size:.93em}"
-        "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}"
-        "td.miss{color:#b00020;font-weight:bold}p.lead{background:#f6f8fa;border-left:4px solid "
-        "#1b9e77;padding:.6em .9em}img{max-width:100%}")
-_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def _e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+_CSS = "td.miss{color:#b00020;font-weight:bold}p.lead{background:#f6f8fa;border-left:4px solid #1b9e77;padding:.6em .9em}"
+_e = escape
 
 
 def demo_html(title: str, paragraphs: Sequence[str], rows: Sequence[Mapping[str, Any]],
@@ -52,7 +45,4 @@ def demo_html(title: str, paragraphs: Sequence[str], rows: Sequence[Mapping[str,
     if notes:
         body.append("<h2>What each private release did (its receipt's notes)</h2><ul>"
                     + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f'<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">\n'
-            f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return page(title, body, _CSS)
