@@ -116,3 +116,23 @@ def test_real_flower_deployment_on_localhost_with_a_killed_site(registry):
     assert real["ate"] == pytest.approx(loc["ate"], abs=1e-12)
     dropped = federate(registry, transport="grpc", fail=lambda s: s == "C05", **kw).to_dict()
     assert "C05" in dropped["excluded_sites"] and dropped["n_sites"] == 7
+
+
+def test_a_site_with_out_of_domain_records_refuses_with_the_column(registry, tmp_path):
+    pytest.importorskip("flwr")
+    from privcausal.federated.flower_app import answer, from_content
+    from privcausal.federated.partitions import write_partitions
+
+    parts = dict(list(split_sites(registry, "centre").items())[:2])
+    loc = write_partitions(parts, tmp_path, "treatment", "outcome")
+    bad = tmp_path / "site-1.csv"
+    import pandas as pd
+
+    f = pd.read_csv(bad)
+    f.loc[0, "centre"] = "C99"  # a hospital code the consortium did not declare
+    f.to_csv(bad, index=False)
+    plan = {"method": "dim", "epsilon": 1.0, "delta": 1e-6, "treatment": "treatment",
+            "outcome": "outcome", "drop": "[]", **loc}
+    ok = from_content(answer(plan, {"partition-id": 0}))
+    site, reason = from_content(answer(plan, {"partition-id": 1}))
+    assert ok.site == "C01" and site == "C02" and "centre" in reason and "C99" not in reason

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["make_client_app", "make_server_app", "serve", "client_app", "to_message", "from_content"]
+__all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app", "to_message",
+           "from_content"]
 
 QUERY = "query"
 
@@ -54,10 +55,9 @@ def from_content(content: Any) -> Any:
     return SiteRelease(str(meta["site"]), str(meta["method"]), arrays, json.loads(str(meta["receipt"])))
 
 
-def _load_site(context: Any, cfg: dict[str, Any]) -> tuple[Any, str]:
+def _load_site(node: dict[str, Any], cfg: dict[str, Any]) -> tuple[Any, str]:
     from privcausal.data import from_frame
 
-    node = dict(context.node_config)
     if "data" in node:
         path, domain = str(node["data"]), str(node.get("domain", cfg.get("domain", "")))
         site = str(node.get("site", Path(path).stem))
@@ -70,36 +70,48 @@ def _load_site(context: Any, cfg: dict[str, Any]) -> tuple[Any, str]:
     return data, site
 
 
+def answer(plan: dict[str, Any], node_config: dict[str, Any],
+           fail: Callable[[str], bool] | None = None) -> Any:
+    """A site's reply to the plan: its release as records, or its refusal (the reason names
+    the column, never a value). What the ClientApp's query handler returns."""
+    import warnings
+
+    from flwr.app import ConfigRecord, RecordDict
+
+    from privcausal.exceptions import PrivCausalError
+    from privcausal.federated.site import site_release
+
+    if "data" in node_config:
+        site = str(node_config.get("site", Path(str(node_config["data"])).stem))
+    else:
+        pid = node_config.get("partition-id", "?")
+        site = str(plan.get(f"name-{pid}", pid))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a site's warnings stay at the site
+            data, site = _load_site(node_config, plan)
+        if fail is not None and fail(site):
+            raise RuntimeError("site crashed")
+        seed = plan.get(f"seed-{site}")
+        rel = site_release(data, str(plan["method"]), float(plan["epsilon"]), float(plan["delta"]),
+                           site=site, random_state=None if seed is None else int(seed),
+                           drop=tuple(json.loads(str(plan.get("drop", "[]")))))
+    except PrivCausalError as e:  # the site refuses, with the reason
+        return RecordDict({"meta": ConfigRecord({"ok": False, "site": site, "reason": str(e)})})
+    return to_message(rel)
+
+
 def make_client_app(fail: Callable[[str], bool] | None = None) -> Any:
     """The site's ClientApp. ``fail(site)`` (tests) makes a site crash mid-run."""
-    from flwr.app import ConfigRecord, Message, RecordDict
+    from flwr.app import Message
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
 
     @app.query()
     def release(msg: Any, context: Any) -> Any:
-        import warnings
-
-        from privcausal.exceptions import PrivCausalError
-        from privcausal.federated.site import site_release
-
-        cfg = dict(msg.content["plan"])
-        site = "?"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a site's warnings stay at the site
-                data, site = _load_site(context, cfg)
-            if fail is not None and fail(site):
-                raise RuntimeError("site crashed")
-            seed = cfg.get(f"seed-{site}")
-            rel = site_release(data, str(cfg["method"]), float(cfg["epsilon"]), float(cfg["delta"]),
-                               site=site, random_state=None if seed is None else int(seed),
-                               drop=tuple(json.loads(str(cfg.get("drop", "[]")))))
-        except PrivCausalError as e:  # the site refuses, with the reason (names, not values)
-            return Message(RecordDict({"meta": ConfigRecord({"ok": False, "site": site,
-                                                             "reason": str(e)})}), reply_to=msg)
-        return Message(to_message(rel), reply_to=msg)
+        return Message(answer(dict(msg.content["plan"]), dict(context.node_config), fail),
+                       reply_to=msg)
 
     return app
 
