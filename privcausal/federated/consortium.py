@@ -102,7 +102,9 @@ def _local(parts: dict[str, Any], method: str, epsilon: float, delta: float, see
         try:
             rel.append(site_release(d, method, epsilon, delta, site=s, random_state=seeds[s], drop=drop))
         except PrivCausalError as e:
-            refused[s] = str(e)
+            from privcausal.federated.site import refusal_reason
+
+            refused[s] = refusal_reason(e)
     return rel, refused
 
 

@@ -96,8 +96,11 @@ def answer(plan: dict[str, Any], node_config: dict[str, Any],
         rel = site_release(data, str(plan["method"]), float(plan["epsilon"]), float(plan["delta"]),
                            site=site, random_state=None if seed is None else int(seed),
                            drop=tuple(json.loads(str(plan.get("drop", "[]")))))
-    except PrivCausalError as e:  # the site refuses, with the reason
-        return RecordDict({"meta": ConfigRecord({"ok": False, "site": site, "reason": str(e)})})
+    except PrivCausalError as e:  # the site refuses, with the reason (no count, no value)
+        from privcausal.federated.site import refusal_reason
+
+        return RecordDict({"meta": ConfigRecord({"ok": False, "site": site,
+                                                 "reason": refusal_reason(e)})})
     return to_message(rel)
 
 

@@ -31,7 +31,7 @@ from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_delta, check_epsilon
 
 __all__ = ["METHODS", "SiteRelease", "release_plan", "site_release", "release_arrays",
-           "site_receipt"]
+           "site_receipt", "refusal_reason"]
 
 METHODS = ("dim", "regression")
 COUNT_SHARE, VAR_SHARE = 0.2, 0.1
@@ -137,6 +137,15 @@ def site_receipt(method: str, plan: Any, epsilon: float, delta: float, site: str
         notes=(f"per-site guarantee: add/remove one record of site {site}; the site adds its own "
                "noise, so the guarantee holds whatever the server and the other sites do",))
     return r.to_dict()
+
+
+def refusal_reason(error: Exception) -> str:
+    """What a site may say when it refuses: the error's words and column names, without any
+    number (an error can count the offending records exactly: that count stays at the site)."""
+    import re
+
+    text = re.sub(r"[-+]?\d[\d_.,eE+-]*", "#", str(error))
+    return f"{type(error).__name__}: {text}"
 
 
 def site_release(data: Any, method: str, epsilon: float, delta: float, *, site: str = "site",
