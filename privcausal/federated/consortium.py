@@ -120,7 +120,7 @@ def _simulation(parts: dict[str, Any], plan: dict[str, Any], folder: Path, fail:
     plan = {**plan, **write_partitions(parts, folder, "treatment", "outcome")}
     out: dict[str, Any] = {}
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+    logging.getLogger("flwr").setLevel(logging.ERROR)  # its deprecation banner of run_simulation
     run_simulation(server_app=make_server_app(plan, out, expected=len(parts)),
                    client_app=make_client_app(fail), num_supernodes=len(parts),
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
