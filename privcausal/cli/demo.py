@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"report written to {summary['report']}")
+        print(f"report written to {summary['report']} and {summary['html']}")
     return 0
