@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
+from attacks.targets.base import LOSS_OF_TASK
 from attacks.targets.clone_recipe import CloneRecipe
 from privcausal.exceptions import DataValidationError, PrivCausalError
 
@@ -52,7 +53,7 @@ def fitted_target(model: Any, task: str, outputs: str = "auto") -> Any:
         import torch
 
         if isinstance(model, torch.nn.Module):
-            loss = {"binary": "bce", "regression": "mse", "multiclass": "ce"}[task]
+            loss = LOSS_OF_TASK[task]
             return TorchTarget(model, loss, outputs=outputs, description="reference model")
     except ImportError:  # pragma: no cover
         pass
@@ -83,7 +84,7 @@ class FittedReferences:
     def __init__(self, targets: list[Any]) -> None:
         self.targets = targets
         self.n_models = len(targets)
-        self.loss = {"binary": "bce", "regression": "mse", "multiclass": "ce"}[targets[0].task]
+        self.loss = LOSS_OF_TASK[targets[0].task]
         self.receipt = None
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:

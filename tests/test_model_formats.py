@@ -121,3 +121,31 @@ def test_opacus_checkpoint_checks(tmp_path):
     with pytest.raises(DataValidationError, match="no training step"):
         read_opacus_checkpoint({**ck, "privacy_accountant_state_dict": {"history": [],
                                                                           "mechanism": "rdp"}}, 1e-5)
+
+
+def _user_function(x):  # a function a skops file can name: not a scikit-learn class
+    return x
+
+
+def test_skops_trusts_scikit_learn_classes_but_not_code_it_names(tmp_path):
+    """skops lists a forest's Tree as untrusted; privcausal trusts scikit-learn's own classes
+    (rebuilt from stored state) but still refuses a file that names other code to call."""
+    sio = pytest.importorskip("skops.io")
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from attacks.targets import load_model
+    from attacks.targets.formats import ModelFileRefused
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    sio.dump(RandomForestClassifier(5, random_state=0).fit(X, y), tmp_path / "rf.skops")
+    assert load_model(tmp_path / "rf.skops").target.task == "binary"
+    pipe = make_pipeline(FunctionTransformer(_user_function), RandomForestClassifier(5)).fit(X, y)
+    sio.dump(pipe, tmp_path / "pipe.skops")
+    with pytest.raises(ModelFileRefused, match="does not trust"):
+        load_model(tmp_path / "pipe.skops")
+    untrusted = [t for t in sio.get_untrusted_types(file=tmp_path / "pipe.skops")
+                 if not t.startswith("sklearn.")]
+    assert load_model(tmp_path / "pipe.skops", trusted_types=untrusted).target.task == "binary"

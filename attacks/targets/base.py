@@ -48,9 +48,11 @@ from attacks.records import Records, as_records
 from privcausal.exceptions import DataValidationError
 from privcausal.validation import check_finite_array
 
-__all__ = ["STATISTICS", "TASKS", "Target", "statistic_from_outputs", "check_stat"]
+__all__ = ["STATISTICS", "TASKS", "LOSS_OF_TASK", "Target", "statistic_from_outputs", "check_stat"]
 
 TASKS = ("binary", "multiclass", "regression")
+#: the training loss of each task (what a torch model of that task is queried with)
+LOSS_OF_TASK = {"binary": "bce", "regression": "mse", "multiclass": "ce"}
 STATISTICS = ("loss", "confidence", "logit", "residual", "neg_abs_error", "neg_sq_error", "prediction")
 _CLASSIFICATION_ONLY = ("logit",)
 _REGRESSION_ONLY = ("residual", "neg_abs_error", "neg_sq_error")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from attacks.targets.base import LOSS_OF_TASK as _LOSS
 from attacks.targets.base import TASKS, Target
 from attacks.targets.formats import (SAFE_FORMATS, architecture_module, detect_format,
                                      load_state_dict_by_position, read_pickle_file,
@@ -25,9 +26,6 @@ from attacks.targets.opacus_checkpoint import OpacusAccounting, is_opacus_checkp
 from privcausal.exceptions import DataNotFoundError, DataTypeError, DataValidationError
 
 __all__ = ["LoadedModel", "load_model", "read_architecture"]
-
-_LOSS = {"binary": "bce", "regression": "mse", "multiclass": "ce"}
-
 
 @dataclass
 class LoadedModel:

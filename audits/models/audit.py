@@ -69,10 +69,10 @@ def _target(model: Any, *, task: str | None, outputs: str, architecture: Any, tr
 
         if isinstance(model, torch.nn.Module):
             from attacks.targets import TorchTarget
+            from attacks.targets.base import LOSS_OF_TASK
 
             t = task or infer_task(*labels)
-            loss = {"binary": "bce", "regression": "mse", "multiclass": "ce"}[t]
-            return LoadedModel(TorchTarget(model, loss, outputs=outputs, recipe=recipe), "torch module")
+            return LoadedModel(TorchTarget(model, LOSS_OF_TASK[t], outputs=outputs, recipe=recipe), "torch module")
     except ImportError:  # pragma: no cover
         pass
     kw = {} if recipe is None else {"recipe": recipe}
