@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -60,28 +61,59 @@ class DesignEncoder:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Encode ``frame`` (already clipped to the domain: see :meth:`Domain.clip_covariates`)."""
-        n = len(frame)
-        blocks: list[np.ndarray] = []
+        values: dict[str, np.ndarray] = {}
         for name, spec in self.domain.covariates.items():
             col = frame[name]
-            miss = col.isna().to_numpy()
             if isinstance(spec, Numeric):
-                x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
-                z = (x - spec.center) / spec.half_width
-                z = np.clip(np.where(miss, 0.0, z), -1.0, 1.0)
-                blocks.append(z[:, None])
+                x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                values[name] = np.where(col.isna().to_numpy(), np.nan, x)
             else:
                 assert isinstance(spec, Categorical)
-                codes = pd.Categorical(col, categories=list(spec.categories)).codes
-                onehot = np.zeros((n, len(spec.categories)))
-                ok = codes >= 0
-                onehot[np.nonzero(ok)[0], codes[ok]] = 1.0
-                blocks.append(onehot)
+                values[name] = np.asarray(pd.Categorical(col, categories=list(spec.categories)).codes)
+        return self.encode_arrays(values, len(frame))
+
+    def encode_arrays(self, values: Mapping[str, np.ndarray], n: int, out: np.ndarray | None = None,
+                      offset: int = 0) -> np.ndarray:
+        """Encode columns given as arrays, writing into ``out[:, offset:]`` (allocated if None).
+
+        ``values[name]`` is, for a numeric column, float64 with NaN where missing; for a
+        categorical one, integer codes into the declared categories with -1 where missing.
+        The column-at-a-time core of :meth:`transform`, used by the streamed statistics to
+        write a batch's design straight into a reused buffer (no frame, no ``hstack``).
+        """
+        if out is None:
+            out = np.empty((n, offset + self.n_features))
+        # Columns are built as contiguous rows of a transposed scratch and written into ``out``
+        # in one transposing copy (column-at-a-time writes into a row-major ``out`` are slow).
+        scratch = np.empty((self.n_features, n))
+        j = 0
+        for name, spec in self.domain.covariates.items():
+            v = values[name]
+            if isinstance(spec, Numeric):
+                miss = np.isnan(v)
+                z = scratch[j]
+                np.minimum(v, spec.upper, out=z)  # clipped to the domain (a no-op if it was)
+                np.maximum(z, spec.lower, out=z)
+                np.subtract(z, spec.center, out=z)
+                np.divide(z, spec.half_width, out=z)
+                np.minimum(z, 1.0, out=z)
+                np.maximum(z, -1.0, out=z)
+                z[miss] = 0.0
+                j += 1
+            else:
+                codes = np.asarray(v)
+                miss = codes < 0
+                k = len(spec.categories)
+                block = scratch[j : j + k]
+                block[:] = 0.0
+                ok = np.flatnonzero(~miss)
+                block[codes[ok], ok] = 1.0
+                j += k
             if spec.missing:
-                blocks.append(miss.astype(np.float64)[:, None])
-        if not blocks:
-            return np.zeros((n, 0))
-        return np.hstack(blocks)
+                scratch[j] = miss
+                j += 1
+        out[:n, offset : offset + j] = scratch.T
+        return out
 
     def inverse_numeric(self, name: str, z: np.ndarray) -> np.ndarray:
         """Map encoded values of numeric column ``name`` back to its original scale."""

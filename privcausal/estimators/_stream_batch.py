@@ -147,8 +147,14 @@ def combine(*parts: Partial) -> Partial:
     return total
 
 
-def partial_stats(plan: Plan, cols: Mapping[str, Any], n: int, *, sums: bool = True) -> Partial:
-    """Validate, clip and encode one batch of records; sum it unless ``sums`` is False."""
+def partial_stats(
+    plan: Plan, cols: Mapping[str, Any], n: int, *, sums: bool = True, workspace: dict | None = None
+) -> Partial:
+    """Validate, clip and encode one batch of records; sum it unless ``sums`` is False.
+
+    ``workspace`` (a dict kept by the caller across batches) holds the design buffer, so a
+    scan allocates it once rather than once per batch.
+    """
     clipped: Counter = Counter()
     problems: Counter = Counter()
     frame: dict[str, Any] = {}
@@ -166,7 +172,7 @@ def partial_stats(plan: Plan, cols: Mapping[str, Any], n: int, *, sums: bool = T
             n_na = int(np.count_nonzero(np.isnan(x))) - bad
             if n_na and not spec.missing:
                 problems[("missing", name)] += n_na
-            frame[name] = np.clip(x, spec.lower, spec.upper)
+            frame[name] = x  # clipped to [lower, upper] by the encoder
         else:
             assert isinstance(spec, Categorical)
             codes, n_na, n_unknown = category_codes(cols[name], spec.categories)
@@ -177,7 +183,7 @@ def partial_stats(plan: Plan, cols: Mapping[str, Any], n: int, *, sums: bool = T
                     problems[("unknown_category", name)] += n_unknown
             if n_na and not spec.missing:
                 problems[("missing", name)] += n_na
-            frame[name] = pd.Categorical.from_codes(codes, categories=list(spec.categories))
+            frame[name] = codes
 
     t, bad = as_float(cols[plan.treatment])
     if bad:
@@ -208,12 +214,23 @@ def partial_stats(plan: Plan, cols: Mapping[str, Any], n: int, *, sums: bool = T
 
     if problems or not sums:
         return Partial(None, n, clipped, problems)
-    X = plan.encoder.transform(pd.DataFrame(frame, copy=False))
-    Z = np.empty((n, 1 + X.shape[1]))
-    Z[:, 0] = 1.0
-    Z[:, 1:] = X
-    stats = compute_stats(Z, t, np.clip(y, ob.lower, ob.upper))
+    Z = _design_buffer(workspace, n, plan.p)
+    plan.encoder.encode_arrays(frame, n, out=Z, offset=1)
+    y = np.minimum(y, ob.upper)
+    np.maximum(y, ob.lower, out=y)
+    stats = compute_stats(Z, t, y, n_threads=1)
     return Partial(stats, n, clipped, problems)
+
+
+def _design_buffer(workspace: dict | None, n: int, p: int) -> np.ndarray:
+    """An (n, p) design buffer with a column of ones first, reused from ``workspace``."""
+    buf = None if workspace is None else workspace.get("design")
+    if buf is None or buf.shape[0] < n or buf.shape[1] != p:
+        buf = np.empty((n, p))
+        buf[:, 0] = 1.0
+        if workspace is not None:
+            workspace["design"] = buf
+    return buf[:n]
 
 
 def partial_of_frame(plan: Plan, df: pd.DataFrame) -> Partial:
@@ -225,6 +242,7 @@ def scan(plan: Plan, batches: Iterable[Any]) -> Partial:
     """Add up the partial sums of ``batches`` (pandas frames, arrow record batches or tables);
     once a problem is found, the rest is only checked, to count every problem."""
     total = Partial.empty(plan.p)
+    workspace: dict = {}
     for batch in batches:
         if isinstance(batch, pd.DataFrame):
             check_present(plan, batch.columns, "a batch")
@@ -239,7 +257,7 @@ def scan(plan: Plan, batches: Iterable[Any]) -> Partial:
                 f"a batch must be a pandas DataFrame or a pyarrow RecordBatch or Table, got {type(batch).__name__}"
             )
         if n:
-            total = total + partial_stats(plan, cols, n, sums=not total.problems)
+            total = total + partial_stats(plan, cols, n, sums=not total.problems, workspace=workspace)
     return total
 
 

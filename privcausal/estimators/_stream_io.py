@@ -165,9 +165,57 @@ class _CsvConversionError(Exception):
     """Arrow could not parse a block (a non-number in a numeric column, or a malformed row)."""
 
 
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Yield ``items``, produced up to ``depth`` ahead by a background thread.
+
+    Decoding the next batch (pyarrow, which releases the GIL) then overlaps with validating,
+    encoding and summing this one. An exception of the producer is raised here, in order; if
+    the consumer stops early, the producer is told to stop and is joined.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((False, exc))
+
+    worker = threading.Thread(target=produce, name="privcausal-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
 def scan_file(plan: Plan, p: Path, fmt: str, batch_size: int) -> Partial:
     if fmt == "parquet":
-        return scan(plan, _parquet_batches(plan, _parquet_files(p), batch_size))
+        return scan(plan, _prefetch(_parquet_batches(plan, _parquet_files(p), batch_size)))
     total = None
     try:
         total = scan(plan, _rebatch(_csv_batches(plan, p, numbers_as_text=False), batch_size))

@@ -92,7 +92,6 @@ import dataclasses
 import math
 from typing import Any, Sequence
 
-import numpy as np
 
 from privcausal.data.causal_data import CausalData
 from privcausal.domain import Categorical, Domain
@@ -103,7 +102,7 @@ from privcausal.estimators.regression_bootstrap import bootstrap_draws, noisy_st
 from privcausal.estimators.regression_release import (
     Config, DesignLayout, arm_stats, receipt_events, release,
 )
-from privcausal.estimators.sufficient import SufficientStats, compute_stats
+from privcausal.estimators.sufficient import SufficientStats, compute_stats_with_intercept
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.privacy import make_receipt, noise_source
 from privcausal.privacy.diagnostics import LocalDiagnostics
@@ -114,11 +113,7 @@ __all__ = ["RegressionAdjustment", "stats_for"]
 
 def stats_for(data: CausalData) -> SufficientStats:
     """Per-arm statistics of ``[1, data.X]`` and the raw outcome (the layout fit_stats expects)."""
-    X = data.X
-    Z = np.empty((data.n, 1 + X.shape[1]))
-    Z[:, 0] = 1.0
-    Z[:, 1:] = X
-    return compute_stats(Z, data.treatment, data.outcome)
+    return compute_stats_with_intercept(data.X, data.treatment, data.outcome)
 
 
 class RegressionAdjustment(ATEEstimator):

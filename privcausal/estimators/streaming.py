@@ -67,7 +67,7 @@ from privcausal.estimators._stream_batch import (
     scan,
 )
 from privcausal.estimators._stream_io import scan_file, table_format
-from privcausal.estimators.sufficient import compute_stats
+from privcausal.estimators.sufficient import compute_stats_with_intercept
 from privcausal.exceptions import DataNotFoundError, DataTypeError, DataValidationError
 
 __all__ = [
@@ -88,11 +88,7 @@ def stats_from_data(data: CausalData) -> StatsResult:
     """Sufficient statistics of an in-memory :class:`CausalData` (intercept + ``data.X``)."""
     if not isinstance(data, CausalData):
         raise DataTypeError(f"stats_from_data expects a privcausal CausalData, got {type(data).__name__}")
-    X = data.X
-    Z = np.empty((data.n, 1 + X.shape[1]))
-    Z[:, 0] = 1.0
-    Z[:, 1:] = X
-    stats = compute_stats(Z, data.treatment, data.outcome)
+    stats = compute_stats_with_intercept(data.X, data.treatment, data.outcome)
     names = ("intercept", *data.encoder.feature_names)
     return StatsResult(stats, {k: int(v) for k, v in data.clipped.items()}, data.n, names, data.domain)
 
