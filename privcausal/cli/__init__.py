@@ -17,6 +17,6 @@ This package is the composition root: the only part of privcausal that imports `
 and ``audits``.
 """
 
-from privcausal.cli.app import COMMANDS, build_parser, main
+from privcausal.cli.app import COMMANDS, build_parser, console_main, main
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "console_main", "build_parser", "COMMANDS"]

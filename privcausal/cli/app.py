@@ -18,7 +18,7 @@ from typing import Sequence
 from privcausal.cli._common import RAW, print_error
 from privcausal.exceptions import PrivCausalError
 
-__all__ = ["main", "build_parser", "COMMANDS", "EXAMPLES"]
+__all__ = ["main", "console_main", "build_parser", "COMMANDS", "EXAMPLES"]
 
 #: command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -103,3 +103,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _command_module(args.command).run(args)
     except PrivCausalError as exc:
         return print_error(exc, getattr(args, "json", False))
+
+
+def console_main() -> None:
+    """The installed ``privcausal`` command: :func:`main`, in a process whose allocator keeps
+    training buffers (it re-executes itself once with glibc tunables set; see
+    :mod:`privcausal.training.allocator`; ``PRIVCAUSAL_MALLOC=default`` turns this off)."""
+    import os
+
+    from privcausal.training.allocator import tuned_environ
+
+    env = tuned_environ()
+    if env is not None and sys.executable:
+        try:
+            os.execve(sys.executable, [sys.executable, "-m", "privcausal.cli", *sys.argv[1:]], env)
+        except OSError:
+            pass  # run here, with the default allocator settings
+    sys.exit(main())
