@@ -106,3 +106,21 @@ def test_bad_arguments():
         audit_dpsgd(X, y, trials=1, epsilon=1.0)
     with pytest.raises(DataValidationError, match="composed"):
         audit_dpsgd(X, y, threat="hidden-state", route="composed", epsilon=1.0, steps=5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"epsilon": 0.0}, "epsilon must be > 0"),
+        ({"epsilon": -1.0}, "epsilon must be > 0"),
+        ({"epsilon": float("nan")}, "epsilon"),
+        ({"epsilon": 4.0, "delta": 1.5}, r"delta must lie in \[0, 1\)"),
+        ({"epsilon": 4.0, "claimed_epsilon": 0.0}, "claimed_epsilon"),
+    ],
+)
+def test_bad_privacy_parameters_are_refused_before_any_trial(kwargs, match):
+    from privcausal.exceptions import PrivacyParameterError
+
+    X, y = _data()
+    with pytest.raises(PrivacyParameterError, match=match):
+        audit_dpsgd(X, y, threat="hidden-state", trials=1000, steps=5, **kwargs)

@@ -47,7 +47,7 @@ from audits.dpsgd.trials import DPSGDTrials
 from audits.runner.run import run_trials
 from audits.dpsgd.white_box import ESTIMATE_ASSUMPTION, composed_white_box_bound
 from privcausal.exceptions import DataValidationError
-from privcausal.validation import check_alpha, check_random_state
+from privcausal.validation import check_alpha, check_delta, check_epsilon, check_random_state
 
 __all__ = ["DPSGDAuditResult", "audit_dpsgd", "THREATS", "BOUNDS"]
 
@@ -176,6 +176,13 @@ def audit_dpsgd(X: Any, y: Any, *, threat: str = "white-box", trials: int = 5,
     if bound not in BOUNDS:
         raise DataValidationError(f"bound must be one of {sorted(BOUNDS)}, got {bound!r}")
     alpha = check_alpha(alpha)
+    # Checked here, before any trial runs, so a bad value is refused with its own message
+    # rather than surfacing as a failure of every trial.
+    if epsilon is not None:
+        check_epsilon(epsilon, allow_inf=False)
+    if claimed_epsilon is not None:
+        check_epsilon(claimed_epsilon, allow_inf=False, name="claimed_epsilon")
+    check_delta(delta)
     if isinstance(trials, bool) or int(trials) < 2:
         raise DataValidationError("trials must be an integer >= 2 (runs per world)")
     N = int(trials)
