@@ -107,8 +107,11 @@ def _arm_sums(X: np.ndarray, mask: np.ndarray, y: np.ndarray, intercept: bool, l
 def _threads(n_threads: int | None, n_rows: int, rows: int) -> int:
     """Worker threads: ``n_threads``, or the BLAS threads in force (threadpoolctl), capped by the
     CPUs and by the blocks there are (a few blocks per worker at least)."""
+    most = n_rows // (4 * rows)
     if n_threads is None:
         n_threads = 1
+        if most < 2:  # too few blocks to split: no need to ask threadpoolctl
+            return 1
         try:
             from threadpoolctl import threadpool_info
 
@@ -118,7 +121,7 @@ def _threads(n_threads: int | None, n_rows: int, rows: int) -> int:
             n_threads = 1
     elif isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
         raise DataValidationError("n_threads must be a positive integer or None")
-    return int(max(1, min(int(n_threads), os.cpu_count() or 1, n_rows // (4 * rows))))
+    return int(max(1, min(int(n_threads), os.cpu_count() or 1, most)))
 
 
 def _gram(X: np.ndarray, mask: np.ndarray, y: np.ndarray, intercept: bool, n_threads: int | None) -> np.ndarray:
