@@ -1,0 +1,43 @@
+"""compute_stats split over threads, and the statistics of [1, X] without building the design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from privcausal.estimators.sufficient import compute_stats, compute_stats_with_intercept
+from privcausal.exceptions import DataValidationError
+
+
+def reference_stats(Z, t, y):
+    """The definition, arm by arm, with plain numpy."""
+    out = {"n": [], "zz": [], "zy": [], "yy": []}
+    for arm in (0, 1):
+        m = np.asarray(t) == arm
+        out["n"].append(float(m.sum()))
+        out["zz"].append(Z[m].T @ Z[m])
+        out["zy"].append(Z[m].T @ y[m])
+        out["yy"].append(float(y[m] @ y[m]))
+    from privcausal.estimators.sufficient import SufficientStats
+
+    return SufficientStats(*(np.array(out[k]) for k in ("n", "zz", "zy", "yy")))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_compute_stats_threads_and_implicit_intercept_give_the_same_sums(threads):
+    rng = np.random.default_rng(threads)
+    n = 97_001  # blocks do not divide the rows evenly between the threads
+    X = rng.normal(size=(n, 7))
+    t, y = (rng.random(n) < 0.4).astype(np.int8), rng.normal(size=n)
+    Z = np.hstack([np.ones((n, 1)), X])
+    ref = reference_stats(Z, t, y)
+    assert compute_stats(Z, t, y, n_threads=threads).allclose(ref, rtol=1e-12, atol=1e-8)
+    assert compute_stats(Z, t, y, n_threads=1).allclose(ref, rtol=1e-12, atol=1e-8)
+    got = compute_stats_with_intercept(X, t, y, n_threads=threads)
+    assert got.allclose(ref, rtol=1e-12, atol=1e-8)
+    assert np.array_equal(got.n, ref.n)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(DataValidationError, match="n_threads"):
+            compute_stats(Z, t, y, n_threads=bad)
+
+
