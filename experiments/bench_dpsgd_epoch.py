@@ -48,7 +48,7 @@ from privcausal.training import Architecture, build_model, calibrate_noise_multi
 from privcausal.training.engine import ResolvedRecipe as Recipe, train_stacked
 from privcausal.training._random import TorchStream
 from privcausal.training.calibrate import dpsgd_epsilon
-from privcausal.training.dpsgd import _train_opacus
+from privcausal.training.opacus_engine import train_opacus
 
 
 def bce(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -128,7 +128,7 @@ def run(args, threads: int) -> list[str]:
     def privcausal_opacus():
         stream = TorchStream(int(torch.randint(0, 2**31, (1,), generator=gen)))
         t0 = time.perf_counter()
-        _train_opacus(recipe_dp, X, y, fresh_params(), q * n, stream)
+        train_opacus(recipe_dp, X, y, fresh_params(), q * n, stream)
         return time.perf_counter() - t0
 
     def privcausal_vectorised(recipe):
