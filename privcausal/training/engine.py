@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import torch
 
+from privcausal.training import full_batch
 from privcausal.training.functional import CLIP_EPS, act_grad, loss_grad, per_sample_loss, stacked_forward
 from privcausal.training.models import Architecture
 from privcausal.training.sampling import PoissonSampler
@@ -258,21 +259,38 @@ def train_stacked(
     beta1, beta2 = recipe.betas
     sampler = PoissonSampler(K, n, q, mask, stream)
     yx = torch.stack([y, xsq_all], 1)  # one gather for outcome and row norms
+    shared = full_batch.applies(recipe.architecture, q, recipe.backend)
+    if shared:  # one-layer models on full batches: products with the shared inputs
+        weight = None if mask is None else mask.to(dtype)
+        sizes = torch.full((K,), n, dtype=torch.long) if mask is None else mask.sum(1)
+        X_shared = X
     ones_col = recipe.architecture.bias and recipe.backend == "handwritten"
     if ones_col:  # fold the first layer's bias into its weights
         X = torch.cat([X, torch.ones((n, 1), dtype=X.dtype)], 1)
     d = X.shape[1]
+    fixed_batch = q >= 1.0  # full batches: the same records every step, no randomness drawn
+    batch: tuple[Any, ...] | None = None
     for t in range(T):
-        idx, valid, sizes = sampler.sample()
-        flat = idx.reshape(-1)
-        Bm = idx.shape[1]
-        Xb = torch.index_select(X, 0, flat).view(K, Bm, d)
-        yxb = torch.index_select(yx, 0, flat).view(K, Bm, 2)
-        yb, xsq = yxb[..., 0], yxb[..., 1]
-        with torch.no_grad():  # torch.func.grad ignores an outer no_grad
-            sums, norms, losses = clipped_sums(
-                recipe.architecture, p, Xb, yb, valid, C, recipe.loss, recipe.backend, xsq, ones_col
-            )
+        if shared:
+            with torch.no_grad():
+                sums, norms, losses = full_batch.full_batch_linear_sums(
+                    recipe.architecture, p, X_shared, y, weight, xsq_all, C, recipe.loss)
+        elif batch is None:
+            idx, valid, sizes = sampler.sample()
+            flat = idx.reshape(-1)
+            Bm = idx.shape[1]
+            Xb = torch.index_select(X, 0, flat).view(K, Bm, d)
+            yxb = torch.index_select(yx, 0, flat).view(K, Bm, 2)
+            yb, xsq = yxb[..., 0], yxb[..., 1]
+            if fixed_batch:  # gathered once (a K x n x d copy per step was most of the cost)
+                batch = (valid, sizes, Xb, yb, xsq)
+        else:
+            valid, sizes, Xb, yb, xsq = batch
+        if not shared:
+            with torch.no_grad():  # torch.func.grad ignores an outer no_grad
+                sums, norms, losses = clipped_sums(
+                    recipe.architecture, p, Xb, yb, valid, C, recipe.loss, recipe.backend, xsq, ones_col
+                )
         hist_b.append(sizes)
         hist_loss.append(losses.sum(1))
         if math.isfinite(C):
