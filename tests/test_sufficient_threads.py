@@ -7,20 +7,7 @@ import pytest
 
 from privcausal.estimators.sufficient import compute_stats, compute_stats_with_intercept
 from privcausal.exceptions import DataValidationError
-
-
-def reference_stats(Z, t, y):
-    """The definition, arm by arm, with plain numpy."""
-    out = {"n": [], "zz": [], "zy": [], "yy": []}
-    for arm in (0, 1):
-        m = np.asarray(t) == arm
-        out["n"].append(float(m.sum()))
-        out["zz"].append(Z[m].T @ Z[m])
-        out["zy"].append(Z[m].T @ y[m])
-        out["yy"].append(float(y[m] @ y[m]))
-    from privcausal.estimators.sufficient import SufficientStats
-
-    return SufficientStats(*(np.array(out[k]) for k in ("n", "zz", "zy", "yy")))
+from tests.test_streaming import reference_stats  # the per-arm definition, one copy
 
 
 @pytest.mark.parametrize("threads", [2, 3])
