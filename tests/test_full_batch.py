@@ -31,7 +31,7 @@ def test_sums_equal_the_gathered_batch(bias, loss, C):
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     if loss == "mse":
         yt = yt * 3.0 - 1.0
-    sums, norms, losses = full_batch_linear_sums(arch, params, Xt, yt, mask.double(),
+    sums, norms, losses = full_batch_linear_sums(arch, params, Xt, yt, mask,
                                                  (Xt * Xt).sum(1), C, loss)
     for k in range(K):  # the gathered batch of model k, one model at a time
         rows = torch.nonzero(mask[k]).ravel()
@@ -59,6 +59,23 @@ def test_train_many_full_batch_equals_the_func_backend():
     for key in ("batch_size", "loss", "clipped_fraction"):
         np.testing.assert_allclose(a.history[key], b.history[key], rtol=1e-9, atol=1e-12)
     assert np.array_equal(a.history["batch_size"][:, 0], mask.sum(1))
+
+
+def test_an_excluded_record_never_touches_a_model_on_the_product_path():
+    """Model 0 excludes record 0: whatever that record holds (here huge values, and a
+    diverging mse model), model 0 comes out bit for bit the same; model 1 includes it."""
+    X, y = _data(n=60, d=3, seed=2)
+    mask = np.ones((2, 60), dtype=bool)
+    mask[0, 0] = False
+    kw = dict(architecture="linear", loss="mse", noise_multiplier=0.5, max_grad_norm=1.0,
+              steps=8, sampling_rate=1.0, lr=0.5, random_state=3, dtype="float64")
+    a = train_many(X, y, mask, **kw)
+    X2, y2 = X.copy(), y.copy()
+    X2[0], y2[0] = 1e300, -1e300
+    b = train_many(X2, y2, mask, **kw)
+    for name in a.params:
+        assert torch.equal(a.params[name][0], b.params[name][0]), name
+        assert not torch.equal(a.params[name][1], b.params[name][1]), name
 
 
 def test_applies_only_to_one_layer_full_batches():

@@ -261,7 +261,7 @@ def train_stacked(
     yx = torch.stack([y, xsq_all], 1)  # one gather for outcome and row norms
     shared = full_batch.applies(recipe.architecture, q, recipe.backend)
     if shared:  # one-layer models on full batches: products with the shared inputs
-        weight = None if mask is None else mask.to(dtype)
+        weight = mask  # K x n bool or None
         sizes = torch.full((K,), n, dtype=torch.long) if mask is None else mask.sum(1)
         X_shared = X
     ones_col = recipe.architecture.bias and recipe.backend == "handwritten"

@@ -45,7 +45,7 @@ def full_batch_linear_sums(
     ----------
     params : stacked parameters (weight K x 1 x d, bias K x 1)
     X : n x d shared inputs (without a column of ones); y : n
-    weight : K x n, 1.0 where model k uses record i and 0.0 elsewhere; None: every record
+    weight : K x n bool, True where model k uses record i; None: every record
     xsq : n squared norms of the rows of X
     max_grad_norm : C, ``inf`` for no clipping
 
@@ -61,15 +61,20 @@ def full_batch_linear_sums(
         f = f + params[b]  # K x 1 broadcast over records
     losses = per_sample_loss(f, y, loss)
     g = loss_grad(f, y, loss)
-    if weight is not None:
-        losses = losses * weight
-        g = g * weight
     S = xsq + 1.0 if b is not None else xsq
     norms = g.abs() * torch.sqrt(S)
     if math.isinf(max_grad_norm):
         gc = g
     else:
         gc = g * torch.clamp(max_grad_norm / (norms + CLIP_EPS), max=1.0)
+    if weight is not None:
+        # where, not a product, and after the clipping: an excluded record's weight is exactly
+        # 0 even where its own loss, norm or factor overflowed (0 * inf would be NaN); the
+        # inputs are finite, so its row of X adds exactly 0 to the product below
+        zero = torch.zeros((), dtype=g.dtype)
+        losses = torch.where(weight, losses, zero)
+        norms = torch.where(weight, norms, zero)
+        gc = torch.where(weight, gc, zero)
     sums = {w: torch.mm(gc, X).unsqueeze(1)}
     if b is not None:
         sums[b] = gc.sum(1, keepdim=True)
