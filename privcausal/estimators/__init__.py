@@ -43,6 +43,14 @@ ESTIMATORS["aipw-hgb-np"] = EstimatorSpec(
     "privcausal.estimators.aipw", "AugmentedIPW", False,
     "non-private AIPW, gradient-boosted nuisances (scikit-learn HistGradientBoosting), 5 folds, clip 0.01",
     (("propensity_learner", "hgb"), ("outcome_learner", "hgb"), ("n_folds", 5), ("clip", 0.01)))
+# Replicated releases: the base on disjoint random groups, an interval from the replicates'
+# spread that includes the nuisance models' noise (privcausal.estimators.replicates).
+for _base in ("ipw", "aipw"):
+    ESTIMATORS[f"{_base}-rep"] = EstimatorSpec(
+        "privcausal.estimators.replicates", "ReplicatedATE", True,
+        f"{_base} on 4 disjoint random groups (parallel composition), mean with a t interval "
+        "over the replicates (covers the nuisance models' noise)",
+        (("base", _base), ("n_replicates", 4)))
 
 
 def estimator_names() -> list[str]:

@@ -133,6 +133,8 @@ class AugmentedIPW(ATEEstimator):
         A private fit refuses them (they see the exact records).
     """
 
+    #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
+    fixed_mechanism = True
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
     interval_covers = (
         "sampling and the aggregate's privacy noise, given the cross-fitted nuisance models "

@@ -92,6 +92,8 @@ class DifferenceInMeans(ATEEstimator):
     ate_draws_ : (n_bootstrap,) bootstrap draws of (release - truth) under the fitted model
     """
 
+    #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
+    fixed_mechanism = True
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
     interval_covers = (
         "sampling and privacy noise (parametric bootstrap); the difference in means is not "

@@ -217,6 +217,8 @@ class InversePropensityWeighting(ATEEstimator):
         treated) for Hajek, ``sum``, ``count``, ``sum_sq`` of the pseudo-outcomes for HT
     """
 
+    #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
+    fixed_mechanism = True
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
     interval_covers = (
         "sampling and the weighted means' privacy noise, given the fitted propensity model "
