@@ -133,15 +133,44 @@ def test_a_failed_release_is_not_charged_and_a_settled_one_records_its_receipt(t
         ledger.set_budget(data, 0.5, 1e-6)  # below what was spent
 
 
-def test_fingerprint_follows_the_records_and_domain_not_the_file_name(tmp_path):
+def test_fingerprint_follows_the_records_not_the_file_name_nor_the_domain(tmp_path):
     p1, dom = _file(tmp_path, name="a.csv")
     p2, _ = _file(tmp_path, name="b.csv")
     p3, _ = _file(tmp_path, seed=1, name="c.csv")
     assert fingerprint(_load(p1, dom)) == fingerprint(_load(p2, dom))
     assert fingerprint(_load(p1, dom)) != fingerprint(_load(p3, dom))
+    # re-declaring a bound (which clips differently) or dropping the covariate: the same records
     dom2 = tmp_path / "d2.toml"
-    dom2.write_text(DOMAIN.replace("upper = 100", "upper = 120"))
-    assert fingerprint(_load(p1, dom)) != fingerprint(_load(p1, dom2))
+    dom2.write_text(DOMAIN.replace("upper = 100", "upper = 50"))
+    dom3 = tmp_path / "d3.toml"
+    dom3.write_text(DOMAIN.split("[covariates.age]")[0])
+    assert fingerprint(_load(p1, dom)) == fingerprint(_load(p1, dom2)) == fingerprint(_load(p1, dom3))
+    # the rows and the columns in another order: the same records; the raw frame: the same key
+    frame = pd.read_csv(p1)
+    p4 = tmp_path / "shuffled.csv"
+    frame.sample(frac=1.0, random_state=0)[["y", "age", "t"]].to_csv(p4, index=False)
+    assert fingerprint(_load(p4, dom)) == fingerprint(_load(p1, dom)) == fingerprint(frame)
+    # one value edited: another data set
+    frame.loc[0, "age"] += 1
+    assert fingerprint(frame) != fingerprint(_load(p1, dom))
+
+
+def test_a_redeclared_domain_or_a_subset_spends_from_the_same_budget(tmp_path):
+    p, dom = _file(tmp_path)
+    dom2 = tmp_path / "d2.toml"
+    dom2.write_text(DOMAIN.replace("upper = 100", "upper = 80"))
+    ledger = Ledger(tmp_path / "l.sqlite")
+    data = _load(p, dom)
+    ledger.set_budget(data, 1.0, 0.0)
+    with ledger.charge(data, 0.6, 0.0, "first fit"):
+        pass
+    with pytest.raises(BudgetExceededError, match="nothing was released"):
+        with ledger.charge(_load(p, dom2), 0.6, 0.0, "the same records, a new bound"):
+            pass
+    with pytest.raises(BudgetExceededError, match="nothing was released"):
+        with ledger.charge(data.subset(np.arange(100)), 0.6, 0.0, "a subset"):
+            pass
+    assert ledger.show(_load(p, dom2)).spent_epsilon == pytest.approx(0.6)
 
 
 def test_non_private_twin_warns_on_a_file_and_is_refused_under_a_budget(tmp_path, capsys):

@@ -21,10 +21,12 @@ examples:
   PRIVCAUSAL_LEDGER=/secure/ledger.sqlite privcausal budget show registry.csv ...
 
 The ledger is a SQLite file at $PRIVCAUSAL_LEDGER (default ~/.local/share/privcausal/
-ledger.sqlite). A data set is known by its records and declared domain, not its file name.
-Every 'privcausal fit' on a data file reserves its --epsilon and --delta before it runs and is
+ledger.sqlite). A data set is known by its records (every column as read, in any row order),
+not by its file name nor by the domain declared for it: re-declaring a bound or dropping a
+covariate spends from the same budget. Every 'privcausal fit' on a data file reserves its --epsilon and --delta before it runs and is
 refused (exit status 2, nothing released) when the budget has less left. Releases on one data
 set add up (basic composition). Without a budget set, spending is recorded but not capped.
+'privcausal domain draft --dp-bounds EPSILON' spends from the same ledger.
 
 exit status: 0 done; 2 usage or input error, or a budget below what was already spent.
 """

@@ -74,6 +74,10 @@ class CausalData:
     clipped: dict[str, int] = field(default_factory=dict)
     #: columns of the source file that are not covariates (names only), set by ``from_frame``
     ignored_columns: tuple[str, ...] = ()
+    #: the ledger's name for the source records (:mod:`privcausal.data.fingerprint`): set by
+    #: ``from_frame`` from the whole frame, else from the records given here before clipping;
+    #: a subset keeps its parent's. Local: never printed.
+    source: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.domain, Domain):
@@ -84,6 +88,12 @@ class CausalData:
         if n == 0:
             raise DataValidationError("the data is empty: no records")
         t = _vector(self.treatment, "treatment", n)
+        if self.source is None:
+            from privcausal.data.fingerprint import records_fingerprint
+
+            raw = self.covariates.reset_index(drop=True).copy()
+            raw["__treatment__"], raw["__outcome__"] = t, _vector(self.outcome, "outcome", n)
+            self.source = records_fingerprint(raw)
         if not np.all((t == 0) | (t == 1)):
             raise DataValidationError(
                 f"treatment must be 0/1; {int(np.sum((t != 0) & (t != 1)))} entries are neither"
@@ -173,6 +183,7 @@ class CausalData:
             mu1=pick(self.mu1),
             y_cfactual=pick(self.y_cfactual),
             name=self.name,
+            source=self.source,  # a subset spends from its parent's ledger entry
         )
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from privcausal.data.causal_data import CausalData
+from privcausal.data.fingerprint import records_fingerprint
 from privcausal.domain import Domain
 from privcausal.exceptions import (
     DataNotFoundError,
@@ -84,4 +85,5 @@ def from_frame(
         domain.subset(covs),
         name=name or "frame",
         ignored_columns=tuple(ignored),
+        source=records_fingerprint(df),  # the whole frame: the same whatever the domain declares
     )

@@ -1,7 +1,10 @@
 """A privacy ledger that outlives one call: a data set's total budget and what was spent from it.
 
-Each data set is known by a fingerprint (SHA-256 of its records and its declared domain), so the
-same file with the same bounds is the same ledger entry whatever it is called. The ledger is a
+Each data set is known by a fingerprint of its source records
+(:mod:`privcausal.data.fingerprint`: every column as read, before the domain selects and clips,
+independent of row and column order), so the same records are the same ledger entry whatever
+the file is called *and whatever domain is declared*: re-declaring a bound or dropping a
+covariate does not open a fresh budget, and a subset spends from its parent's entry. The ledger is a
 SQLite file at ``$PRIVCAUSAL_LEDGER`` (default: ``$XDG_DATA_HOME/privcausal/ledger.sqlite``,
 that is ``~/.local/share/privcausal/ledger.sqlite``).
 
@@ -25,7 +28,6 @@ References
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -63,18 +65,18 @@ def default_ledger_path() -> Path:
 
 
 def fingerprint(data: Any) -> str:
-    """SHA-256 of a CausalData's records (covariates, treatment, outcome) and its domain."""
-    import numpy as np
+    """The ledger's key for ``data``: a CausalData's ``source`` (its records as read, whatever
+    the domain declares; :mod:`privcausal.data.fingerprint`), or the records of a DataFrame."""
     import pandas as pd
 
-    h = hashlib.sha256()
-    cov = data.covariates
-    h.update(json.dumps([str(c) for c in cov.columns]).encode())
-    h.update(np.asarray(pd.util.hash_pandas_object(cov, index=False)).tobytes())
-    h.update(np.ascontiguousarray(data.treatment, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(data.outcome, dtype=np.float64).tobytes())
-    h.update(json.dumps(data.domain.to_dict(), sort_keys=True, default=str).encode())
-    return h.hexdigest()
+    from privcausal.data.fingerprint import records_fingerprint
+
+    if isinstance(data, pd.DataFrame):
+        return records_fingerprint(data)
+    source = getattr(data, "source", None)
+    if not isinstance(source, str):
+        raise PrivacyParameterError("the ledger needs a CausalData or a DataFrame of records")
+    return source
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class Ledger:
                     "below that cannot be set")
             con.execute("INSERT INTO budgets VALUES (?, ?, ?, ?, ?) ON CONFLICT(fingerprint) DO "
                         "UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta",
-                        (fp, str(data.name), eps, d, time.time()))
+                        (fp, str(getattr(data, "name", "data")), eps, d, time.time()))
 
     @staticmethod
     def _spent(con: sqlite3.Connection, fp: str) -> tuple[float, float]:
@@ -202,7 +204,7 @@ class Ledger:
                                "fingerprint = ? AND state != 'cancelled' ORDER BY id", (fp,)).fetchall()
         rel = tuple({"release": r[0], "epsilon": math.inf if r[1] >= 1e308 else r[1], "delta": r[2],
                      "state": r[3], "at": r[4]} for r in rows)
-        name = b[0] if b else str(data.name)
+        name = b[0] if b else str(getattr(data, "name", "data"))
         return LedgerEntry(name, b[1] if b else None, b[2] if b else None, se, sd, rel)
 
     @contextlib.contextmanager
