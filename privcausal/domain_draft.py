@@ -14,19 +14,22 @@ TOML file in which
 * the outcome is declared binary when it holds only 0 and 1, else gets placeholder bounds.
 
 The draft is local: it is read off the records and is not a release. Use it to write the
-domain, not as the domain.
+domain, not as the domain. The one exception is opt-in: ``bounds`` released by
+:func:`privcausal.domain_dp_bounds.dp_bounds` (``privcausal domain draft --dp-bounds EPSILON``)
+are written in place of the placeholders, marked as DP estimates, with their receipt
+(``released``) in the header.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from privcausal.exceptions import DataValidationError
 
-__all__ = ["draft_domain", "PLACEHOLDER", "MAX_CATEGORIES"]
+__all__ = ["draft_domain", "numeric_columns", "PLACEHOLDER", "MAX_CATEGORIES"]
 
 #: what a bound to be written by a person reads (Domain.from_toml refuses it)
 PLACEHOLDER = "FILL IN: a public bound"
@@ -63,9 +66,7 @@ def _is_categorical(col: pd.Series) -> bool:
     return False
 
 
-def draft_domain(frame: pd.DataFrame, *, treatment: str, outcome: str,
-                 covariates: Sequence[str] | None = None, source: str = "the data file") -> str:
-    """The TOML text of a draft domain for ``frame`` (see the module docstring)."""
+def _columns(frame: Any, treatment: str, outcome: str, covariates: Sequence[str] | None) -> list[str]:
     if not isinstance(frame, pd.DataFrame):
         raise DataValidationError("draft_domain needs a DataFrame")
     for col, what in ((treatment, "treatment"), (outcome, "outcome")):
@@ -76,6 +77,41 @@ def draft_domain(frame: pd.DataFrame, *, treatment: str, outcome: str,
     absent = [c for c in covs if c not in frame.columns]
     if absent:
         raise DataValidationError(f"covariate columns {absent} are not in the data")
+    return covs
+
+
+def _binary_outcome(y: pd.Series) -> bool:
+    y = pd.to_numeric(y, errors="coerce")
+    return bool(y.dropna().isin([0, 1]).all() and y.notna().any())
+
+
+def numeric_columns(frame: pd.DataFrame, *, treatment: str, outcome: str,
+                    covariates: Sequence[str] | None = None) -> list[str]:
+    """The columns the draft gives numeric bounds: numeric covariates, and a non-binary outcome."""
+    covs = _columns(frame, treatment, outcome, covariates)
+    names = [] if _binary_outcome(frame[outcome]) else [outcome]
+    return names + [c for c in covs if not _is_categorical(frame[c])]
+
+
+def _bound_lines(name: str, bounds: Mapping[str, tuple[float, float]]) -> list[str]:
+    if name not in bounds:
+        return [f'lower = "{PLACEHOLDER}"', f'upper = "{PLACEHOLDER}"']
+    lo, hi = bounds[name]
+    return ["# DP estimate (quartiles -+ 3 IQR, rounded outward): confirm it is a plausible range",
+            f"lower = {_toml_value(float(lo))}", f"upper = {_toml_value(float(hi))}"]
+
+
+def draft_domain(frame: pd.DataFrame, *, treatment: str, outcome: str,
+                 covariates: Sequence[str] | None = None, source: str = "the data file",
+                 bounds: Mapping[str, tuple[float, float]] | None = None,
+                 released: str | None = None) -> str:
+    """The TOML text of a draft domain for ``frame`` (see the module docstring).
+
+    ``bounds``: DP bounds per column (from :func:`privcausal.domain_dp_bounds.dp_bounds`)
+    written instead of placeholders; ``released``: their receipt, in one line, for the header.
+    """
+    covs = _columns(frame, treatment, outcome, covariates)
+    bounds = dict(bounds or {})
     lines = [
         f"# Draft domain for {source}, written by 'privcausal domain draft'.",
         "# Every entry below was READ OFF THE RECORDS. A domain must be public knowledge:",
@@ -85,14 +121,15 @@ def draft_domain(frame: pd.DataFrame, *, treatment: str, outcome: str,
         "#   identifies them), or replace it by the public list;",
         "# - delete the covariates you do not want to adjust for.",
         f"# treatment column: {treatment} (0/1; not a covariate)",
-        "",
-        "[outcome]",
     ]
-    y = pd.to_numeric(frame[outcome], errors="coerce")
-    if y.dropna().isin([0, 1]).all() and y.notna().any():
+    if released:
+        lines += ["# Numeric bounds marked 'DP estimate' were RELEASED with differential privacy:",
+                  f"# {released}"]
+    lines += ["", "[outcome]"]
+    if _binary_outcome(frame[outcome]):
         lines += ["lower = 0", "upper = 1", "binary = true  # the file holds only 0 and 1"]
     else:
-        lines += [f'lower = "{PLACEHOLDER}"', f'upper = "{PLACEHOLDER}"']
+        lines += _bound_lines(outcome, bounds)
     for name in covs:
         col = frame[name]
         lines += ["", f"[covariates.{_toml_key(name)}]"]
@@ -106,7 +143,7 @@ def draft_domain(frame: pd.DataFrame, *, treatment: str, outcome: str,
                 lines.append("# holds entries that are not numbers: declare categories instead")
             kind = "integer" if pd.api.types.is_integer_dtype(col.dtype) else "numeric"
             lines.append(f"# {kind}: write public bounds")
-            lines += [f'lower = "{PLACEHOLDER}"', f'upper = "{PLACEHOLDER}"']
+            lines += _bound_lines(name, bounds)
         if bool(col.isna().any()):
             lines.append("missing = true  # the file holds missing values")
     return "\n".join(lines) + "\n"
