@@ -27,7 +27,8 @@ import numpy as np
 
 from privcausal.estimators.intervals import OutcomeModel, parametric_bootstrap
 from privcausal.exceptions import PrivacyParameterError
-from privcausal.privacy import LaplaceMechanism, PrivacyEvent, noise_source, parallel
+from privcausal.privacy import LaplaceMechanism, PrivacyEvent, parallel
+from privcausal.privacy.random import SimulationNoise
 from privcausal.validation import check_epsilon
 
 __all__ = ["ARMS", "MomentPlan", "moment_plan", "release_counts", "release_sums", "moment_events",
@@ -126,7 +127,7 @@ def dim_bootstrap(n_noisy: np.ndarray, s_noisy: np.ndarray, q_noisy: np.ndarray 
 
     def simulate(size: int, g: np.random.Generator) -> np.ndarray:
         n_b, su_b, suu_b = model.sample(size, g)
-        src = noise_source(g)
+        src = SimulationNoise(g)  # the release's distribution, drawn fast (a simulation)
         nn = release_counts(n_b, plan, src, (size,))
         ss, _ = release_sums(n_b, nn, su_b, suu_b, plan, src, (size,))
         mm = arm_means(nn, ss, plan.bound)

@@ -11,7 +11,7 @@ from privcausal.estimators.intervals import (
 )
 from privcausal.estimators.moments import dim_bootstrap
 from privcausal.estimators.regression_release import Config, Release, release
-from privcausal.privacy import noise_source
+from privcausal.privacy.random import SimulationNoise
 
 __all__ = ["noisy_stats", "bootstrap_draws"]
 
@@ -72,7 +72,7 @@ def bootstrap_draws(rel: Release, cfg: Config, n_bootstrap: int, rng: np.random.
     w = np.array([m.n for m in models])
     mpool = (w[0] * models[0].m + w[1] * models[1].m) / w.sum()
     truth = sum(s * (m.alpha + m.beta @ (mpool - m.m)) for s, m in zip((-1, 1), models))
-    src = noise_source(rng)
+    src = SimulationNoise(rng)  # the release's distribution, drawn fast (a simulation)
 
     def sim(g: np.random.Generator) -> float:
         return release([models[a].sample(g, roots[a]) for a in (0, 1)], cfg, src).ate

@@ -126,9 +126,9 @@ def combine_releases(releases: Sequence[SiteRelease], domain: Any, *, epsilon: f
 def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam: Any,
                share: np.ndarray, B: int, rng: np.random.Generator, binary: bool
                ) -> tuple[np.ndarray, float]:
-    from privcausal.privacy import noise_source
+    from privcausal.privacy.random import SimulationNoise
 
-    src = noise_source(rng)
+    src = SimulationNoise(rng)  # the releases' distribution, drawn fast (a simulation)
     if method == "dim":
         from privcausal.estimators.intervals import OutcomeModel
 
