@@ -12,6 +12,7 @@ import warnings
 
 __all__ = [
     "CLIP_WARNING",
+    "OUTCOME_CLIP_NOTE",
     "IgnoredColumnsWarning",
     "PrivCausalError",
     "DataValidationError",
@@ -125,6 +126,11 @@ UNADJUSTED_WARNING = (
 CLIP_WARNING = ("values of {columns} lay outside the declared domain and were clipped to it; the "
                 "exact counts are local diagnostics (est.diagnostics_, or privcausal fit "
                 "--diagnostics), not for publication")
+#: added to CLIP_WARNING when the outcome was clipped (names only, never a count or a value)
+OUTCOME_CLIP_NOTE = (" The OUTCOME was clipped: the estimate is then of the clipped outcome, which a "
+                     "too narrow declared range can move far from the effect on the outcome as recorded; "
+                     "the local diagnostics show by how much clipping moved the unadjusted difference "
+                     "in mean outcome. Declare the outcome's public range if it was too narrow.")
 
 
 # A privacy warning must never be swallowed by Python's "show once" default.

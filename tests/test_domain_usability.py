@@ -106,3 +106,38 @@ def test_ignored_columns_are_named_in_a_warning_and_in_the_fit_json(tmp_path, ca
                      str(toml), "--estimator", "dim-np", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["covariates"] == ["age", "sex"] and out["ignored_columns"] == ["site", "note id"]
+
+
+def test_outcome_clipping_is_shown_with_its_effect_locally_and_named_only_in_the_warning(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n = 400
+    t = rng.integers(0, 2, n)
+    y = rng.normal(2.0 + 3.0 * t, 1.0)  # treated outcomes around 5, beyond the declared 0..4
+    f = pd.DataFrame({"age": rng.uniform(20, 90, n), "t": t, "y": y})
+    dom = Domain({"age": (0, 120)}, (0, 4))
+    with pytest.warns(Warning, match="The OUTCOME was clipped") as rec:
+        d = from_frame(f, treatment="t", outcome="y", domain=dom)
+    assert not any(str(int((y > 4).sum())) in str(w.message) for w in rec)  # no count in the warning
+    oc = d.outcome_clipping
+    assert oc["above"] == float((y > 4).sum()) and oc["below"] == float((y < 0).sum())
+    assert oc["difference_as_read"] == pytest.approx(y[t == 1].mean() - y[t == 0].mean())
+    yc = np.clip(y, 0, 4)
+    assert oc["difference_clipped"] == pytest.approx(yc[t == 1].mean() - yc[t == 0].mean())
+    from privcausal.estimators import make_estimator
+
+    est = make_estimator("dim", epsilon=1.0, random_state=0).fit(d)
+    text = str(est.diagnostics_)
+    assert "NOT FOR PUBLICATION" in text and "clipping moved the unadjusted difference" in text
+    # the command line: the effect only under --diagnostics, never in the JSON
+    csv = tmp_path / "f.csv"
+    f.to_csv(csv, index=False)
+    (tmp_path / "d.toml").write_text(dom.to_toml())
+    argv = ["fit", "--data", str(csv), "--treatment", "t", "--outcome", "y", "--domain",
+            str(tmp_path / "d.toml"), "--estimator", "dim", "--epsilon", "1", "--json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(argv) == 0
+        out = capsys.readouterr()
+        assert "difference_as_read" not in out.out and f"{oc['difference_as_read']:.4g}" not in out.out
+        assert main(argv + ["--diagnostics"]) == 0
+    assert "clipping moved the unadjusted difference" in capsys.readouterr().err

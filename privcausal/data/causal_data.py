@@ -11,7 +11,7 @@ import pandas as pd
 
 from privcausal.design import DesignEncoder
 from privcausal.domain import Domain
-from privcausal.exceptions import CLIP_WARNING, ClippingWarning, DataTypeError, DataValidationError
+from privcausal.exceptions import CLIP_WARNING, OUTCOME_CLIP_NOTE, ClippingWarning, DataTypeError, DataValidationError
 
 __all__ = ["CausalData"]
 
@@ -37,6 +37,16 @@ def _vector(x: Any, name: str, n: int | None) -> np.ndarray:
             "first (privcausal does not impute treatments or outcomes)"
         )
     return arr
+
+
+def _outcome_clipping(t: np.ndarray, raw: np.ndarray, clipped: np.ndarray, domain: Domain) -> dict[str, float]:
+    """Exact, local: values below / above the outcome's bounds, and the unadjusted difference in
+    mean outcome (treated minus control) as read and after clipping."""
+    out = {"below": float(np.sum(raw < domain.outcome.lower)), "above": float(np.sum(raw > domain.outcome.upper))}
+    if np.any(t == 1) and np.any(t == 0):
+        out["difference_as_read"] = float(raw[t == 1].mean() - raw[t == 0].mean())
+        out["difference_clipped"] = float(clipped[t == 1].mean() - clipped[t == 0].mean())
+    return out
 
 
 @dataclass
@@ -78,6 +88,9 @@ class CausalData:
     #: ``from_frame`` from the whole frame, else from the records given here before clipping;
     #: a subset keeps its parent's. Local: never printed.
     source: str | None = field(default=None, repr=False)
+    #: how clipping the outcome to its declared range moved the data (local, exact: for
+    #: :class:`~privcausal.privacy.diagnostics.LocalDiagnostics` only); None when nothing was clipped
+    outcome_clipping: dict[str, float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.domain, Domain):
@@ -107,9 +120,10 @@ class CausalData:
             y, n_y = self.domain.clip_outcome(y, warn=False)
         if n_y:
             counts = {**counts, "outcome": n_y}
+            self.outcome_clipping = _outcome_clipping(t, _vector(self.outcome, "outcome", n), y, self.domain)
         if counts:
             warnings.warn(
-                CLIP_WARNING.format(columns=sorted(counts)),
+                CLIP_WARNING.format(columns=sorted(counts)) + (OUTCOME_CLIP_NOTE if n_y else ""),
                 ClippingWarning,
                 stacklevel=3,
             )

@@ -30,13 +30,15 @@ class LocalDiagnostics:
     clipped: Mapping[str, int] = field(default_factory=dict)
     #: AIPW's fold of each record (its length is the record count); None elsewhere
     folds: Any = field(default=None, repr=False, compare=False)
+    #: how clipping the outcome moved it (CausalData.outcome_clipping); None when not clipped
+    outcome_clipping: Mapping[str, float] | None = None
 
     @classmethod
     def of(cls, data: Any, folds: Any = None) -> "LocalDiagnostics":
         """From a :class:`~privcausal.data.CausalData`."""
         return cls(int(data.n), int(data.n_treated), int(data.n_control),
                    {str(k): int(v) for k, v in dict(getattr(data, "clipped", {}) or {}).items()},
-                   folds)
+                   folds, getattr(data, "outcome_clipping", None))
 
     @classmethod
     def of_stats(cls, stats: Any, clipped: Mapping[str, int] | None = None) -> "LocalDiagnostics":
@@ -46,7 +48,8 @@ class LocalDiagnostics:
 
     def to_dict(self) -> dict[str, Any]:
         return {"not_for_publication": True, "records": self.records, "treated": self.treated,
-                "control": self.control, "clipped": dict(self.clipped)}
+                "control": self.control, "clipped": dict(self.clipped),
+                "outcome_clipping": None if self.outcome_clipping is None else dict(self.outcome_clipping)}
 
     def __str__(self) -> str:
         lines = [BANNER, f"  records: {self.records}"]
@@ -56,4 +59,12 @@ class LocalDiagnostics:
             lines += [f"  clipped to the declared domain, {k}: {v}" for k, v in sorted(self.clipped.items())]
         else:
             lines.append("  clipped to the declared domain: none")
+        oc = self.outcome_clipping
+        if oc:
+            lines.append(f"  outcome clipped: {int(oc['below'])} values below the declared lower bound, "
+                         f"{int(oc['above'])} above the upper one")
+            if "difference_as_read" in oc:
+                a, c = oc["difference_as_read"], oc["difference_clipped"]
+                lines.append(f"  clipping moved the unadjusted difference in mean outcome (treated - control) "
+                             f"from {a:.4g} to {c:.4g} ({c - a:+.4g}): the estimate is of the clipped outcome")
         return "\n".join(lines)
