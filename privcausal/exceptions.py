@@ -12,6 +12,7 @@ import warnings
 
 __all__ = [
     "CLIP_WARNING",
+    "OverlapWarning",
     "OUTCOME_CLIP_NOTE",
     "IgnoredColumnsWarning",
     "PrivCausalError",
@@ -92,6 +93,12 @@ class SpecError(PrivCausalError, ValueError):
 
 class PrivacyLeakWarning(UserWarning):
     """Something spends privacy in a way the user must know about (data-dependent bounds...)."""
+
+
+class OverlapWarning(UserWarning):
+    """Many records have estimated propensities beyond the clip (a noisy share, never an exact
+    count): a weighting estimate is then biased where treated and control patients overlap
+    poorly, and its interval does not include that bias."""
 
 
 class ClippingWarning(UserWarning):

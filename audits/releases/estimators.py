@@ -315,7 +315,8 @@ class IPWHTRelease(IPWRelease):
 
 class AIPWRelease(EstimatorRelease):
     """The noisy aggregate only (the nuisance models are not released): HT ``sum``, ``count``,
-    ``sum_sq`` of the pseudo-outcomes; Hajek adds the per-arm ``A``, ``B``, ``Q``, ``V``."""
+    ``sum_sq`` of the pseudo-outcomes; Hajek adds the per-arm ``A``, ``B``, ``Q``, ``V``; both
+    the ``clipped_count`` of records with propensities beyond the clip."""
 
     name = "aipw-ht"
     pair_builder = staticmethod(aipw_neighbours)
@@ -342,15 +343,15 @@ class AIPWRelease(EstimatorRelease):
         return np.concatenate([np.ravel(v) for _, v in sorted(est.noisy_stats_.items())])
 
     def families(self, data: CausalData) -> list[str]:
-        return ["laplace"] * (3 if self.params["normalization"] == "ht" else 11)
+        return ["laplace"] * (4 if self.params["normalization"] == "ht" else 12)
 
     def events_of(self, data: CausalData) -> list[int]:
-        # receipt events: propensity models, outcome models (neither is in the output), then
-        # the aggregate's; coordinates in sorted key order
-        if self.params["normalization"] == "ht":  # count, sum, sum_sq
-            return [3, 2, 4]
-        # A, B, Q, V (arms), effect_count, effect_sum, effect_sum_sq
-        return [5, 5, 6, 6, 7, 7, 8, 8, 3, 2, 4]
+        # receipt events: propensity models, outcome models (neither is in the output), the
+        # aggregate's, then the count of clipped propensities; coordinates in sorted key order
+        if self.params["normalization"] == "ht":  # clipped_count, count, sum, sum_sq
+            return [5, 3, 2, 4]
+        # A, B, Q, V (arms), clipped_count, effect_count, effect_sum, effect_sum_sq
+        return [5, 5, 6, 6, 7, 7, 8, 8, 9, 3, 2, 4]
 
 
 class AIPWHajekRelease(AIPWRelease):
