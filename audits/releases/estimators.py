@@ -290,7 +290,8 @@ class IPWRelease(EstimatorRelease):
                                           random_state=random_state, **self.params)
 
     def _keys(self) -> tuple[str, ...]:
-        return ("A", "B", "Q", "V") if self.params["normalization"] == "hajek" else ("sum", "count", "sum_sq")
+        sums = ("A", "B", "Q", "V") if self.params["normalization"] == "hajek" else ("sum", "count", "sum_sq")
+        return (*sums, "clipped_histogram")
 
     def vector(self, est: Any, data: CausalData) -> np.ndarray:
         st = est.noisy_stats_
@@ -299,12 +300,13 @@ class IPWRelease(EstimatorRelease):
     def families(self, data: CausalData) -> list[str]:
         p = data.encoder.n_features + 1
         k = 8 if self.params["normalization"] == "hajek" else 3
-        return ["gaussian"] * p + ["laplace"] * k
+        return ["gaussian"] * p + ["laplace"] * (k + 2)
 
     def events_of(self, data: CausalData) -> list[int]:
-        # receipt events: the propensity model, then one event per released sum (both arms)
+        # receipt events: the propensity model, one event per released sum (both arms), then the
+        # histogram of clipped / unclipped propensities
         p = data.encoder.n_features + 1
-        per = [1, 1, 2, 2, 3, 3, 4, 4] if self.params["normalization"] == "hajek" else [1, 2, 3]
+        per = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5] if self.params["normalization"] == "hajek" else [1, 2, 3, 4, 4]
         return [0] * p + per
 
 
@@ -316,7 +318,7 @@ class IPWHTRelease(IPWRelease):
 class AIPWRelease(EstimatorRelease):
     """The noisy aggregate only (the nuisance models are not released): HT ``sum``, ``count``,
     ``sum_sq`` of the pseudo-outcomes; Hajek adds the per-arm ``A``, ``B``, ``Q``, ``V``; both
-    the ``clipped_count`` of records with propensities beyond the clip."""
+    the ``clipped_histogram`` (records with propensities beyond / within the clip)."""
 
     name = "aipw-ht"
     pair_builder = staticmethod(aipw_neighbours)
@@ -343,15 +345,15 @@ class AIPWRelease(EstimatorRelease):
         return np.concatenate([np.ravel(v) for _, v in sorted(est.noisy_stats_.items())])
 
     def families(self, data: CausalData) -> list[str]:
-        return ["laplace"] * (4 if self.params["normalization"] == "ht" else 12)
+        return ["laplace"] * (5 if self.params["normalization"] == "ht" else 13)
 
     def events_of(self, data: CausalData) -> list[int]:
         # receipt events: propensity models, outcome models (neither is in the output), the
-        # aggregate's, then the count of clipped propensities; coordinates in sorted key order
-        if self.params["normalization"] == "ht":  # clipped_count, count, sum, sum_sq
-            return [5, 3, 2, 4]
-        # A, B, Q, V (arms), clipped_count, effect_count, effect_sum, effect_sum_sq
-        return [5, 5, 6, 6, 7, 7, 8, 8, 9, 3, 2, 4]
+        # aggregate's, then the clipped / unclipped histogram; coordinates in sorted key order
+        if self.params["normalization"] == "ht":  # clipped_histogram (2), count, sum, sum_sq
+            return [5, 5, 3, 2, 4]
+        # A, B, Q, V (arms), clipped_histogram, effect_count, effect_sum, effect_sum_sq
+        return [5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 3, 2, 4]
 
 
 class AIPWHajekRelease(AIPWRelease):

@@ -47,7 +47,6 @@ References
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -56,9 +55,10 @@ from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import ATEEstimator
 from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seeded_rng
 from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
-from privcausal.exceptions import DataValidationError, OverlapWarning, PrivacyParameterError
+from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.estimators.nuisance import check_learner, fit_outcome, fit_propensity
-from privcausal.privacy import LaplaceMechanism, PrivacyEvent, make_receipt, noise_source, parallel
+from privcausal.estimators.overlap import CLIP_COUNT_SHARE, release_clipped_share
+from privcausal.privacy import PrivacyEvent, make_receipt, noise_source, parallel
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.privacy.random import independent_streams
 from privcausal.validation import check_random_state
@@ -68,10 +68,6 @@ __all__ = ["AugmentedIPW"]
 _OUTCOME_MODELS = ("linear", "logistic")
 # Hajek form: share of the aggregate budget for the mean of mu1 - mu0 (the rest: the arms).
 _EFFECT_MEAN_SHARE = 0.2
-# Share of the aggregate budget for the noisy count of records whose propensity was clipped.
-_CLIP_COUNT_SHARE = 0.05
-#: above this noisy share of clipped propensities, an OverlapWarning
-CLIPPED_SHARE_WARN = 0.05
 
 
 def _check_split(split: Any) -> tuple[float, float, float]:
@@ -249,10 +245,10 @@ class AugmentedIPW(ATEEstimator):
 
         e_raw = e_sum / (K - 1)
         e = np.clip(e_raw, clip, 1.0 - clip)
-        # how many records the clip touches: one indicator a record given the released models
-        clip_mech = LaplaceMechanism(_CLIP_COUNT_SHARE * s_agg * eps, 1.0)
-        clipped_noisy = clip_mech.randomise(float(np.sum((e_raw < clip) | (e_raw > 1.0 - clip))), noise)
-        s_agg = (1.0 - _CLIP_COUNT_SHARE) * s_agg
+        # how many records the clip touches (privcausal.estimators.overlap)
+        clip_hist, clipped_share, clip_event = release_clipped_share(
+            e_raw, clip, CLIP_COUNT_SHARE * s_agg * eps, noise, estimator="AIPW")
+        s_agg = (1.0 - CLIP_COUNT_SHARE) * s_agg
         mu0, mu1 = np.clip(mu_sum / (K - 1), ob.lower, ob.upper)
         bound = ob.width / clip
         n_draws = int(self.n_draws)
@@ -278,17 +274,10 @@ class AugmentedIPW(ATEEstimator):
             parallel(e_events, f"propensity models on {K} disjoint folds"),
             parallel(mu_events, f"{kind} outcome models on {K} folds x 2 arms (disjoint)"),
             *agg,
-            clip_mech.event("AIPW: count of records with propensities beyond the clip"),
+            clip_event,
         ]
-        stats["clipped_count"] = clipped_noisy
-        n_noisy = stats["count"] if "count" in stats else stats["effect_count"]
-        self.clipped_share_ = float(min(max(clipped_noisy, 0.0) / max(n_noisy, 1.0), 1.0))
-        if self.clipped_share_ > CLIPPED_SHARE_WARN:
-            warnings.warn(
-                f"about {100 * self.clipped_share_:.0f} % of the records (a noisy count over a noisy total) have "
-                f"propensities outside [{clip:g}, {1 - clip:g}] and were clipped: the AIPW estimate is then "
-                "biased where overlap is poor, and its interval leaves that bias out; a smaller clip "
-                "lowers the bias at the cost of more noise", OverlapWarning, stacklevel=3)
+        stats["clipped_histogram"] = clip_hist  # [beyond the clip, within it]
+        self.clipped_share_ = clipped_share
         self.ate_ = float(ate)
         self.ate_draws_ = draws
         self.noisy_stats_ = stats  # the released noisy aggregate statistics
@@ -310,7 +299,7 @@ class AugmentedIPW(ATEEstimator):
                 "analysis of Lebeda et al. 2025",
                 f"budget shares (basic composition): propensity {s_e:.3g}, outcome {s_mu:.3g}, "
                 f"aggregate {s_agg:.3g}, count of clipped propensities "
-                f"{s_agg * _CLIP_COUNT_SHARE / (1 - _CLIP_COUNT_SHARE):.3g} of epsilon",
+                f"{s_agg * CLIP_COUNT_SHARE / (1 - CLIP_COUNT_SHARE):.3g} of epsilon",
                 "propensity: logistic regression by objective perturbation (diffprivlib Vector), "
                 f"pure epsilon; outcome: {kind} models"
                 + (" from Gaussian-noised sufficient statistics" if kind == "linear" else

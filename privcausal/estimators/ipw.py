@@ -45,6 +45,7 @@ import numpy as np
 
 from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import ATEEstimator
+from privcausal.estimators.overlap import CLIP_COUNT_SHARE, release_clipped_share
 from privcausal.estimators.propensity import PrivateLogisticModel
 from privcausal.exceptions import PrivacyParameterError
 from privcausal.privacy import LaplaceMechanism, PrivacyEvent, make_receipt, noise_source, parallel
@@ -214,7 +215,9 @@ class InversePropensityWeighting(ATEEstimator):
     ate_, ate_draws_, privacy_
     propensity_ : the released DP propensity model (``coef_`` on the unit-ball design)
     noisy_stats_ : dict, the released noisy sums: ``A``, ``B``, ``Q``, ``V`` per arm (control,
-        treated) for Hajek, ``sum``, ``count``, ``sum_sq`` of the pseudo-outcomes for HT
+        treated) for Hajek, ``sum``, ``count``, ``sum_sq`` of the pseudo-outcomes for HT; and
+        ``clipped_histogram`` (records beyond and within the clip)
+    clipped_share_ : float, the released share of records whose propensity was clipped
     """
 
     #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
@@ -222,7 +225,8 @@ class InversePropensityWeighting(ATEEstimator):
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
     interval_covers = (
         "sampling and the weighted means' privacy noise, given the fitted propensity model "
-        "(its own noise and misspecification are not in the interval)"
+        "(its own noise and misspecification are not in the interval, nor the bias of clipping "
+        "propensities: clipped_share_ estimates how many records it concerns)"
     )
 
     def __init__(
@@ -262,7 +266,11 @@ class InversePropensityWeighting(ATEEstimator):
         model = PrivateLogisticModel(epsilon=eps_e, C=self.C, random_state=seeded_rng(s_model))
         model.fit(data.X, data.treatment, row_norm_bound=data.encoder.row_norm_bound,
                   label="propensity model")
-        e = np.clip(model.predict_proba(data.X), clip, 1.0 - clip)
+        e_raw = model.predict_proba(data.X)
+        e = np.clip(e_raw, clip, 1.0 - clip)
+        clip_hist, clipped_share, clip_event = release_clipped_share(
+            e_raw, clip, CLIP_COUNT_SHARE * eps_agg, noise, estimator="IPW")
+        eps_agg = (1.0 - CLIP_COUNT_SHARE) * eps_agg
         t = data.treatment == 1
         w = np.where(t, 1.0 / e, 1.0 / (1.0 - e))
         ob = data.domain.outcome
@@ -279,18 +287,21 @@ class InversePropensityWeighting(ATEEstimator):
                               rng=rng, n_draws=int(self.n_draws), label="IPW (Horvitz-Thompson) pseudo-outcomes")
             ate, draws, agg, stats = pm.estimate, pm.draws, list(pm.events), pm.released
         self.propensity_ = model
+        stats["clipped_histogram"] = clip_hist  # [beyond the clip, within it]
+        self.clipped_share_ = clipped_share
         self.noisy_stats_ = stats
         self.ate_ = float(ate)
         self.ate_draws_ = draws
         self.privacy_ = make_receipt(
             f"ATE by inverse propensity weighting ({self.normalization})",
-            [model.event_, *agg],
+            [model.event_, *agg, clip_event],
             noise=noise.description,
             epsilon_budget=eps,
             delta_budget=float(self.delta),
             notes=(
-                f"budget: {share:g} of epsilon to the propensity model, {1 - share:g} to the weighted sums "
-                "(basic composition)",
+                f"budget: {share:g} of epsilon to the propensity model, {(1 - share) * (1 - CLIP_COUNT_SHARE):.3g} "
+                f"to the weighted sums, {(1 - share) * CLIP_COUNT_SHARE:.3g} to the count of clipped "
+                "propensities (basic composition)",
                 f"propensity: logistic regression by {model.event_.mechanism}, ridge C={model.C_:.3g}; "
                 "the guarantee assumes the exact minimiser (L-BFGS to tol)",
                 f"propensities clipped to [{clip:g}, {1 - clip:g}]; weights at most {1 / clip:g}",
