@@ -185,3 +185,18 @@ def test_the_share_of_clipped_propensities_is_released_noisily_and_warned_about(
         ipw = InversePropensityWeighting(epsilon=1.0, clip=0.2, random_state=3).fit(d)
     assert 0.0 <= ipw.clipped_share_ <= 1.0 and ipw.noisy_stats_["clipped_histogram"].shape == (2,)
     assert ipw.privacy_.epsilon <= 1.0 + 1e-9 and "clipping" in ipw.interval_covers
+
+
+def test_the_fit_json_carries_the_released_clipped_share(tmp_path, capsys, monkeypatch):
+    import json
+    from pathlib import Path
+
+    from privcausal.cli import main
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "trauma"
+    monkeypatch.setenv("PRIVCAUSAL_LEDGER", str(tmp_path / "ledger.sqlite"))
+    argv = ["fit", "--data", str(ex / "registry.csv"), "--treatment", "txa", "--outcome", "death",
+            "--domain", str(ex / "domain.toml"), "--estimator", "aipw", "--epsilon", "1", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0.0 <= out["clipped_share"] <= 1.0 and "clipping" in out["interval_covers"]

@@ -120,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         out["adjusted"] = est.plan_ == "adjusted"
         out["adjusted_for"] = list(getattr(est, "adjusted_for_", ()))
         out["not_adjusted_for"] = list(getattr(est, "not_adjusted_for_", ()))
+    if hasattr(est, "clipped_share_"):  # IPW / AIPW: released share of clipped propensities (noisy)
+        out["clipped_share"] = est.clipped_share_
     if data.true_ate is not None:
         out["true_ate"] = data.true_ate
         out["abs_error"] = abs(est.ate_ - data.true_ate)
