@@ -63,7 +63,7 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
     for i, name in enumerate(tqdm(names, desc="fitting estimators", disable=not progress)):
         seed = None if random_state is None else random_state + 1 + i
         est = make_estimator(name, epsilon=epsilon, delta=delta, random_state=seed).fit(data)
-        lo, hi = est.ate_interval(0.05)
+        lo, hi = est.ate_interval(alpha=0.05)
         r = est.privacy_
         rows.append({
             "estimator": name, "private": r.is_private, "ate": est.ate_, "ci_low": lo, "ci_high": hi,

@@ -95,6 +95,25 @@ def check_interval_alpha(alpha: Any) -> float:
     return a
 
 
+def ate_interval_alpha(X: Any, alpha: Any, *, X_allowed: bool = True) -> float:
+    """The alpha of ``ate_interval(X=None, alpha=0.05)`` in EconML's argument order, checked.
+
+    A number given as ``X`` is the alpha of the older ``ate_interval(alpha)`` form (both at once
+    are refused). An ATE estimator's average effect is the same for every ``X`` (it models no
+    heterogeneity), so rows given as ``X`` change nothing there; a CATE learner refuses them
+    (``X_allowed=False``): its interval is for the training population's average.
+    """
+    if isinstance(X, numbers.Real) and not isinstance(X, bool):
+        if alpha != 0.05:
+            raise PrivacyParameterError("ate_interval got alpha twice: call ate_interval(alpha=...) "
+                                        "or ate_interval(X, alpha=...)")
+        alpha, X = X, None
+    if X is not None and not X_allowed:
+        raise PrivacyParameterError("this learner's ate_interval is for the average over the training "
+                                    "records: call it without X (effect_interval(X) gives per-row intervals)")
+    return check_interval_alpha(alpha)
+
+
 def is_seeded(random_state: Any) -> bool:
     """True when ``random_state`` makes the noise reproducible (experiments, not releases)."""
     return random_state is not None

@@ -189,3 +189,15 @@ def test_seeded_runs_reproduce(cont):
     a = TARNet(epsilon=2.0, **FAST).fit(cont).effect(cont)
     b = TARNet(epsilon=2.0, **FAST).fit(cont).effect(cont)
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_cate_learners_ate_interval_refuses_rows_and_takes_the_older_alpha():
+    from privcausal.data import simulate_trauma
+    from privcausal.estimators.cate import TLearner
+    from privcausal.exceptions import PrivacyParameterError
+
+    d = simulate_trauma(600, random_state=2)
+    est = TLearner(epsilon=4.0, delta=1e-5, random_state=0, recipe={"epochs": 2}).fit(d)
+    assert est.ate_interval(0.1) == est.ate_interval(alpha=0.1)
+    with pytest.raises(PrivacyParameterError, match="without X"):
+        est.ate_interval(d.X[:5], alpha=0.1)

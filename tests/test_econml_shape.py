@@ -72,3 +72,16 @@ def test_every_estimator_says_what_its_interval_covers(trauma_small):
     est = make_estimator("dim", epsilon=1.0, random_state=0).fit(trauma_small)
     assert "the interval covers: sampling and privacy noise" in str(est.summary())
     assert set(ESTIMATORS) >= {"aipw-hgb-np"}
+
+
+def test_ate_interval_takes_econmls_argument_order_and_the_older_one(arrays):
+    d, Y, T, X, W = arrays
+    est = make_estimator("dim", epsilon=1.0, random_state=0).fit(d)
+    ref = est.ate_interval(alpha=0.1)
+    assert est.ate_interval(0.1) == ref  # the older positional alpha
+    assert est.ate_interval(X, alpha=0.1) == ref  # EconML's order: the average effect is the same for any X
+    assert est.ate_interval() == est.ate_interval(alpha=0.05)
+    with pytest.raises(Exception, match="alpha twice"):
+        est.ate_interval(0.1, alpha=0.2)
+    with pytest.raises(Exception, match="alpha"):
+        est.ate_interval(X, alpha=0.95)

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     with charged(args, data, args.epsilon if private else math.inf, args.delta if private else 0.0,
                  f"fit {args.estimator}") as reservation:
         est.fit(data)
-        lo, hi = est.ate_interval(args.alpha)
+        lo, hi = est.ate_interval(alpha=args.alpha)
         if reservation is not None:
             reservation.settle(est.privacy_)
     r = est.privacy_

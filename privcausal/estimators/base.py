@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 from privcausal.data.causal_data import CausalData
 from privcausal.exceptions import DataTypeError, NotFittedError
 from privcausal.privacy.diagnostics import LocalDiagnostics
-from privcausal.validation import check_delta, check_epsilon, check_interval_alpha
+from privcausal.validation import ate_interval_alpha, check_delta, check_epsilon
 
 __all__ = ["ATEEstimator", "check_causal_data"]
 
@@ -73,7 +73,7 @@ class ATEEstimator(BaseEstimator):
         if not hasattr(self, "ate_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit(data) first")
 
-    def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+    def ate_interval(self, X: Any = None, alpha: float = 0.05) -> tuple[float, float]:
         """A (1 - alpha) confidence interval for the ATE covering sampling and privacy noise.
 
         With bootstrap draws ``ate_draws_`` of (release - truth) under the fitted data model,
@@ -82,7 +82,7 @@ class ATEEstimator(BaseEstimator):
         ``ate_se_``.
         """
         self._check_fitted()
-        a = check_interval_alpha(alpha)
+        a = ate_interval_alpha(X, alpha)
         draws = getattr(self, "ate_draws_", None)
         if draws is not None and len(draws) > 0:
             lo_q, hi_q = np.quantile(np.asarray(draws), [a / 2, 1 - a / 2])
@@ -103,14 +103,14 @@ class ATEEstimator(BaseEstimator):
 
     def effect_interval(self, X: Any = None, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
         """``ate_interval(alpha)`` for each row of ``X`` (arrays of lows and highs)."""
-        lo, hi = self.ate_interval(alpha)
+        lo, hi = self.ate_interval(alpha=alpha)
         n = 1 if X is None else len(X)
         return np.full(n, lo), np.full(n, hi)
 
     def summary(self, alpha: float = 0.05) -> dict[str, Any]:
         """The release in one mapping: estimate, interval, what it covers, and the receipt
         (noisy and public quantities only; ``str()`` of it is readable)."""
-        lo, hi = self.ate_interval(alpha)
+        lo, hi = self.ate_interval(alpha=alpha)
         return _Summary(estimator=type(self).__name__, ate=float(self.ate_), ci_low=lo, ci_high=hi,
                         alpha=float(alpha), private=bool(self.private and self.privacy_.epsilon < math.inf),
                         receipt=self.privacy_.to_dict(), adjusted=getattr(self, "plan_", "adjusted") == "adjusted",

@@ -51,7 +51,7 @@ from privcausal.privacy import make_receipt, parallel
 from privcausal.privacy.accounting import sequential
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.privacy.random import independent_streams
-from privcausal.validation import check_interval_alpha, check_random_state
+from privcausal.validation import ate_interval_alpha, check_random_state
 
 __all__ = ["ReplicatedATE"]
 
@@ -157,10 +157,10 @@ class ReplicatedATE(ATEEstimator):
             ),
         )
 
-    def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+    def ate_interval(self, X: Any = None, alpha: float = 0.05) -> tuple[float, float]:
         """``ate_ -+ t_{G-1}(1 - alpha/2) * ate_se_``: a Student t interval over the replicates."""
         self._check_fitted()
-        a = check_interval_alpha(alpha)
+        a = ate_interval_alpha(X, alpha)
         from scipy.stats import t as student_t
 
         q = float(student_t.ppf(1 - a / 2, len(self.replicate_estimates_) - 1))

@@ -7,7 +7,7 @@
 * ``effect(X)`` returns individual effects ``mu_1(x) - mu_0(x)`` for a CausalData, a
   DataFrame of raw covariates (encoded with the declared domain) or an encoded matrix;
 * ``ate_`` is the mean of ``effect`` over the training sample's covariates;
-* ``ate_interval(alpha)`` a normal interval for ``ate_`` (see its docstring for what it
+* ``ate_interval(alpha=...)`` a normal interval for ``ate_`` (see its docstring for what it
   covers);
 * ``save(path)`` writes the released model (:func:`privcausal.training.artifact.save`).
 
@@ -41,7 +41,7 @@ from privcausal.privacy import LaplaceMechanism, Receipt, make_receipt, parallel
 from privcausal.privacy.random import independent_streams
 from privcausal.privacy.diagnostics import LocalDiagnostics
 from privcausal.training.recipe import DPSGDRecipe, as_recipe
-from privcausal.validation import check_delta, check_epsilon, check_interval_alpha
+from privcausal.validation import ate_interval_alpha, check_delta, check_epsilon
 from privcausal.jsonnum import json_number
 
 __all__ = ["CATELearner", "scale_outcome", "outcome_spec", "effect_bound", "release_effect_sum",
@@ -284,7 +284,7 @@ class CATELearner(BaseEstimator):
         self._check_fitted()
         return self.model_.mu(X, arm)
 
-    def ate_interval(self, alpha: float = 0.05) -> tuple[float, float]:
+    def ate_interval(self, X: Any = None, alpha: float = 0.05) -> tuple[float, float]:
         """A normal (1 - alpha) interval ``ate_ +- z se``.
 
         ``se`` combines the spread of the patients' estimated effects (``sd / sqrt(n)``) and
@@ -297,7 +297,7 @@ class CATELearner(BaseEstimator):
         self._check_fitted()
         from scipy.stats import norm
 
-        a = check_interval_alpha(alpha)
+        a = ate_interval_alpha(X, alpha, X_allowed=False)
         z = float(norm.ppf(1 - a / 2))
         return float(self.ate_ - z * self.ate_se_), float(self.ate_ + z * self.ate_se_)
 
