@@ -34,7 +34,7 @@ upper = 100
 lower = 50
 upper = 250
 """
-NOISY = {"ate", "ci_low", "ci_high", "abs_error", "pehe", "saved"}
+NOISY = {"ate", "ci_low", "ci_high", "abs_error", "pehe", "saved", "clipped_share"}
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path, Path]:
