@@ -93,3 +93,16 @@ def test_t_interval_covers_when_the_replicates_share_no_bias():
         lo, hi = est.ate_interval(0.05)
         hits += lo <= 0.2 <= hi
     assert 179 <= hits <= 198
+
+
+def test_replicates_warn_once_about_overlap_with_the_averaged_share(trauma_small):
+    import warnings
+
+    from privcausal.exceptions import OverlapWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est = ReplicatedATE(base="aipw", n_replicates=4, epsilon=1.0, random_state=5).fit(trauma_small)
+    overlap = [w for w in caught if issubclass(w.category, OverlapWarning)]
+    assert len(overlap) == 1 and "4 replicates" in str(overlap[0].message)
+    assert 0.0 <= est.clipped_share_ <= 1.0

@@ -39,6 +39,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from sklearn.base import clone
 
 from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import ATEEstimator
-from privcausal.exceptions import DataTypeError, PrivacyParameterError
+from privcausal.exceptions import DataTypeError, OverlapWarning, PrivacyParameterError
 from privcausal.privacy import make_receipt, parallel
 from privcausal.privacy.accounting import sequential
 from privcausal.privacy.diagnostics import LocalDiagnostics
@@ -129,9 +130,28 @@ class ReplicatedATE(ATEEstimator):
         streams = independent_streams(self.random_state, G + 1)
         groups = check_random_state(streams[0]).integers(0, G, size=data.n)  # one draw per record
         fits = []
-        for g in range(G):
-            est = clone(template).set_params(epsilon=self.epsilon, delta=self.delta, random_state=streams[g + 1])
-            fits.append(est.fit(data.subset(groups == g)))
+        with warnings.catch_warnings(record=True) as caught:  # one warning per kind, not per replicate
+            warnings.simplefilter("always")
+            for g in range(G):
+                est = clone(template).set_params(epsilon=self.epsilon, delta=self.delta, random_state=streams[g + 1])
+                fits.append(est.fit(data.subset(groups == g)))
+        shares = [f.clipped_share_ for f in fits if hasattr(f, "clipped_share_")]
+        if shares:  # the replicates' released shares, averaged (post-processing)
+            self.clipped_share_ = float(np.mean(shares))
+        seen: set[tuple[type, str]] = set()
+        for w in caught:
+            if issubclass(w.category, OverlapWarning):
+                continue  # re-raised once below, with the averaged share
+            key = (w.category, str(w.message))
+            if key not in seen:
+                seen.add(key)
+                warnings.warn(w.message, w.category, stacklevel=3)
+        if shares and any(issubclass(w.category, OverlapWarning) for w in caught):
+            warnings.warn(
+                f"{G} replicates: about {100 * self.clipped_share_:.0f} % of the records (the replicates' "
+                "noisy shares, averaged) have propensities beyond the clip: the estimate is then biased "
+                "where overlap is poor, and the replicates' spread does not show a bias they share",
+                OverlapWarning, stacklevel=3)
         a = np.array([f.ate_ for f in fits], dtype=np.float64)
         self.replicate_estimates_ = a
         self.ate_ = float(a.mean())
