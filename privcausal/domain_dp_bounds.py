@@ -18,9 +18,10 @@ bounds together are pure ``epsilon``-DP by basic composition.
 Why quartiles and fences, not extreme percentiles: every grid point beyond a column's largest
 value has the same score for an upper percentile, so a noisy choice among them is uniform (a
 bound of 9e5 as likely as 100); a quartile's far candidates score ``n / 4`` ranks worse and are
-practically never chosen. The fences hold all of a normal column and the 99th percentile of a
-log-normal one with a coefficient of variation of 0.6; a heavier tail is clipped, which the
-draft's comment asks a person to check.
+practically never chosen. Computed from the distributions' quantiles: the fences lie 4.7
+standard deviations from a normal column's mean (nothing clipped in practice), and about 1 % of a
+log-normal column with log-scale sd 0.6 lies above the upper fence; a heavier tail is clipped
+more, which the draft's comment asks a person to check.
 
 References
 ----------
