@@ -15,13 +15,16 @@ examples:
   privcausal federate --data trauma --n 20000 --sites 8 --estimator regression --epsilon 1 --json
   privcausal federate --data trauma --sites 40 --estimator dim --epsilon 0.5 --transport local
   privcausal federate --data trauma --sites 8 --estimator regression --transport grpc --json
+  privcausal federate --data trauma --n 20000 --sites 8 --estimator aipw --epsilon 4 --transport local
   privcausal federate --data registry.csv --treatment txa --outcome death --domain registry.toml \\
       --site-column hospital --estimator regression --epsilon 1
 
 Each site computes its own statistics and adds its own noise: its release is (epsilon,
 delta)-DP for its own records (add/remove one record of that site), whatever the server does.
 The server sums the releases (one shot) and post-processes them; the interval is a parametric
-bootstrap over every site's noise. Beside it, the same run reports the pooled central private
+bootstrap over every site's noise. ipw and aipw run several rounds: a propensity model fitted by
+damped Newton steps on the sites' noisy gradient and curvature sums (--rounds), then one round
+of noisy score sums; each site answers each round once, within its epsilon. Beside it, the same run reports the pooled central private
 estimate and a meta-analysis of per-site private estimates (fixed and random effects).
 --transport simulation: Flower's simulation engine; grpc: a real SuperLink and one SuperNode
 per site on 127.0.0.1; local: the same code without Flower. A site that fails or refuses is
@@ -37,7 +40,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_data_args(p)
     p.add_argument("--sites", type=int, default=8, help="centres of the simulated registry (default 8)")
     p.add_argument("--site-column", default="centre", help="the covariate naming the site")
-    p.add_argument("--estimator", choices=("dim", "regression"), default="regression")
+    p.add_argument("--estimator", choices=("dim", "regression", "ipw", "aipw"), default="regression")
+    p.add_argument("--rounds", type=int, default=6,
+                   help="ipw / aipw: the propensity model's gradient rounds (default 6)")
+    p.add_argument("--clip", type=float, default=0.05,
+                   help="ipw / aipw: propensities clipped to [clip, 1 - clip] (default 0.05)")
     p.add_argument("--epsilon", type=float, default=1.0, help="each site's epsilon")
     p.add_argument("--delta", type=float, default=1e-6, help="each site's delta")
     p.add_argument("--transport", choices=("simulation", "grpc", "local"), default="simulation")
@@ -66,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         res = federate(data, site_column=args.site_column, method=args.estimator,
                        epsilon=args.epsilon, delta=args.delta, transport=args.transport,
                        alpha=args.alpha, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                       baselines=not args.no_baselines)
+                       baselines=not args.no_baselines, rounds=args.rounds, clip=args.clip)
     d = res.to_dict()
     if args.json:
         print(json.dumps(d))

@@ -20,57 +20,21 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from privcausal.exceptions import DataValidationError
-from privcausal.federated.combine import FederatedEstimate, combine_releases
+from privcausal.federated.combine import combine_releases
 from privcausal.federated.meta import MetaAnalysis, meta_analysis
-from privcausal.federated.partitions import write_partitions
+from privcausal.federated.result import FederatedResult
+from privcausal.federated.simulation import run_simulation_transport
 from privcausal.federated.site import METHODS, SiteRelease, site_release
 
 __all__ = ["FederatedResult", "federate", "split_sites", "TRANSPORTS"]
 
 TRANSPORTS = ("simulation", "grpc", "local")
-
-
-@dataclass
-class FederatedResult:
-    """The consortium's answer, how it was reached, and the baselines."""
-
-    estimate: FederatedEstimate
-    transport: str
-    epsilon: float
-    delta: float
-    sites: tuple[str, ...]
-    excluded: dict[str, str]
-    receipt: dict[str, Any]
-    rounds: int = 1
-    seconds: float = 0.0
-    pooled: dict[str, Any] | None = None
-    meta: MetaAnalysis | None = None
-    true_ate: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        from privcausal.jsonnum import json_value
-
-        e = self.estimate
-        out = {"ate": e.ate, "ci_low": e.ci_low, "ci_high": e.ci_high, "estimator": e.method,
-               "true_ate": self.true_ate, "engine": "flower" if self.transport != "local" else "local",
-               "transport": self.transport, "sites": list(self.sites), "n_sites": len(self.sites),
-               "excluded_sites": self.excluded,
-               "epsilon_spent": {s: self.epsilon for s in self.sites},
-               "delta_spent": {s: self.delta for s in self.sites},
-               "guarantee": "per site: (epsilon, delta)-DP for add/remove one record of that site; "
-                            "each site adds its own noise (no trusted server)",
-               "rounds": self.rounds, "seconds": self.seconds,
-               "pooled": self.pooled, "meta_analysis": None if self.meta is None else self.meta.to_dict(),
-               "receipt": self.receipt, "notes": list(e.notes) + self.notes}
-        return json_value(out)
 
 
 def split_sites(data: Any, column: str) -> dict[str, Any]:
@@ -108,33 +72,11 @@ def _local(parts: dict[str, Any], method: str, epsilon: float, delta: float, see
     return rel, refused
 
 
-def _simulation(parts: dict[str, Any], plan: dict[str, Any], folder: Path, fail: Any = None
-                ) -> dict[str, Any]:
-    import logging
-    import os
-
-    from flwr.simulation import run_simulation
-
-    from privcausal.federated.flower_app import make_client_app, make_server_app
-
-    plan = {**plan, **write_partitions(parts, folder, "treatment", "outcome")}
-    out: dict[str, Any] = {}
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    logging.getLogger("flwr").setLevel(logging.ERROR)  # its deprecation banner of run_simulation
-    run_simulation(server_app=make_server_app(plan, out, expected=len(parts)),
-                   client_app=make_client_app(fail), num_supernodes=len(parts),
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   "init_args": {"num_cpus": 2, "logging_level": "error",
-                                                 "log_to_driver": False}})
-    if "releases" not in out:
-        raise DataValidationError("the Flower simulation ended without the server's result")
-    return out
-
-
 def federate(data: Any, *, site_column: str = "centre", method: str = "regression",
              epsilon: float = 1.0, delta: float = 1e-6, transport: str = "simulation",
              alpha: float = 0.05, n_bootstrap: int = 500, random_state: Any = None,
-             baselines: bool = True, fail: Any = None) -> FederatedResult:
+             baselines: bool = True, fail: Any = None, rounds: int = 6,
+             clip: float = 0.05) -> FederatedResult:
     """Estimate the ATE across the sites of ``data`` without pooling their records.
 
     Parameters
@@ -142,21 +84,38 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
     data : CausalData with a site column among its covariates (the simulated registry's
         ``centre``); in a real consortium each site holds only its own part
     site_column : the column that names the site
-    method : ``dim`` or ``regression``
+    method : ``dim``, ``regression`` (one shot), ``ipw`` or ``aipw`` (a propensity model fitted
+        over ``rounds`` federated rounds, :mod:`.rounds`)
     epsilon, delta : each site's guarantee for its own records
     transport : ``simulation``, ``grpc`` or ``local`` (see the module docstring)
     alpha, n_bootstrap : the interval
     random_state : None (secure noise at every site) or a seed (experiments only)
     baselines : also compute the pooled central estimate and the meta-analysis
-    fail : a predicate on site names: those sites crash (tests of dropouts)
+    fail : a predicate on site names: those sites crash (tests of dropouts; with IPW / AIPW
+        from their second round on, mid-run)
+    rounds, clip : IPW / AIPW only: the propensity model's gradient rounds and the
+        propensities' clipping to ``[clip, 1 - clip]``
     """
-    if method not in METHODS:
-        raise DataValidationError(f"federated estimator must be one of {METHODS}, got {method!r}")
+    from privcausal.federated.rounds import ROUND_METHODS
+
+    if method not in METHODS + ROUND_METHODS:
+        raise DataValidationError(f"federated estimator must be one of {METHODS + ROUND_METHODS}, "
+                                  f"got {method!r}")
     if transport not in TRANSPORTS:
         raise DataValidationError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
     parts = split_sites(data, site_column)
     seeds = _seeds(random_state, list(parts))
-    drop = (site_column,) if method == "regression" else ()
+    drop = (site_column,) if method != "dim" else ()
+    if method in ROUND_METHODS:
+        from privcausal.federated.consortium_rounds import federate_rounds
+
+        res = federate_rounds(data, parts, seeds, method=method, epsilon=epsilon, delta=delta,
+                              transport=transport, alpha=alpha, drop=drop, rounds=rounds,
+                              clip=clip, fail=fail)
+        if baselines:
+            res.pooled, res.meta = _baselines(data, parts, method, epsilon, delta, alpha,
+                                              random_state, set(res.sites))
+        return res
     t0 = time.perf_counter()
     excluded: dict[str, str] = {}
     if transport == "local":
@@ -170,7 +129,7 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
                 **{f"seed-{s}": v for s, v in seeds.items() if v is not None}}
         with tempfile.TemporaryDirectory(prefix="privcausal-fed-") as tmp:
             if transport == "simulation":
-                out = _simulation(parts, plan, Path(tmp), fail)
+                out = run_simulation_transport(parts, plan, Path(tmp), fail)
             else:
                 from privcausal.federated.grpc_run import run_grpc
 
@@ -200,6 +159,11 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
     return res
 
 
+def _boot(method: str, n: int) -> dict[str, int]:
+    """The interval's bootstrap size, for the estimators that take one."""
+    return {"n_bootstrap": n} if method in METHODS else {}
+
+
 def _baselines(data: Any, parts: dict[str, Any], method: str, epsilon: float, delta: float,
                alpha: float, random_state: Any, contributed: set[str]) -> tuple[dict, MetaAnalysis]:
     import warnings
@@ -210,7 +174,8 @@ def _baselines(data: Any, parts: dict[str, Any], method: str, epsilon: float, de
     seed = None if random_state is None else int(random_state) + 7
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        central = make_estimator(method, epsilon=epsilon, delta=delta, random_state=seed).fit(data)
+        central = make_estimator(method, epsilon=epsilon, delta=delta, random_state=seed,
+                                 **_boot(method, 500)).fit(data)
         lo, hi = central.ate_interval(alpha)
         pooled = {"ate": float(central.ate_), "ci_low": float(lo), "ci_high": float(hi),
                   "what": "central private estimate on the pooled records (one release at epsilon)"}
@@ -222,7 +187,7 @@ def _baselines(data: Any, parts: dict[str, Any], method: str, epsilon: float, de
             if s not in contributed:
                 continue
             try:
-                e = make_estimator(method, epsilon=epsilon, delta=delta, n_bootstrap=300,
+                e = make_estimator(method, epsilon=epsilon, delta=delta, **_boot(method, 300),
                                    random_state=None if seed is None else seed + 100 + i).fit(d)
                 a, b = e.ate_interval(alpha)
             except PrivCausalError:

@@ -1,6 +1,7 @@
 """The federation on Flower: a ClientApp per site, a ServerApp for the consortium.
 
-One round, one message each way:
+For ``dim`` and ``regression``, one round, one message each way (IPW and AIPW run several
+rounds: :mod:`.flower_rounds`):
 
 * the **ServerApp** sends every connected node a ``query`` message with the plan (estimator,
   epsilon, delta, the site column to leave out of the design) and, in a simulation, where the
@@ -22,15 +23,14 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 __all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app", "to_message",
-           "from_content"]
+           "from_content", "wait_for_nodes"]
 
-QUERY = "query"
+from privcausal.federated.flower_common import QUERY, load_site, site_name, wait_for_nodes
 
 
 def to_message(release: Any) -> Any:
@@ -55,21 +55,6 @@ def from_content(content: Any) -> Any:
     return SiteRelease(str(meta["site"]), str(meta["method"]), arrays, json.loads(str(meta["receipt"])))
 
 
-def _load_site(node: dict[str, Any], cfg: dict[str, Any]) -> tuple[Any, str]:
-    from privcausal.data import from_frame
-
-    if "data" in node:
-        path, domain = str(node["data"]), str(node.get("domain", cfg.get("domain", "")))
-        site = str(node.get("site", Path(path).stem))
-    else:
-        pid = int(node["partition-id"])
-        path = str(Path(str(cfg["data_dir"])) / f"site-{pid}.csv")
-        domain, site = str(cfg["domain"]), str(cfg.get(f"name-{pid}", pid))
-    data = from_frame(path, treatment=str(cfg["treatment"]), outcome=str(cfg["outcome"]),
-                      domain=domain)
-    return data, site
-
-
 def answer(plan: dict[str, Any], node_config: dict[str, Any],
            fail: Callable[[str], bool] | None = None) -> Any:
     """A site's reply to the plan: its release as records, or its refusal (the reason names
@@ -81,15 +66,11 @@ def answer(plan: dict[str, Any], node_config: dict[str, Any],
     from privcausal.exceptions import PrivCausalError
     from privcausal.federated.site import site_release
 
-    if "data" in node_config:
-        site = str(node_config.get("site", Path(str(node_config["data"])).stem))
-    else:
-        pid = node_config.get("partition-id", "?")
-        site = str(plan.get(f"name-{pid}", pid))
+    site = site_name(plan, node_config)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a site's warnings stay at the site
-            data, site = _load_site(node_config, plan)
+            data, site = load_site(node_config, plan)
         if fail is not None and fail(site):
             raise RuntimeError("site crashed")
         seed = plan.get(f"seed-{site}")
@@ -113,8 +94,14 @@ def make_client_app(fail: Callable[[str], bool] | None = None) -> Any:
 
     @app.query()
     def release(msg: Any, context: Any) -> Any:
-        return Message(answer(dict(msg.content["plan"]), dict(context.node_config), fail),
-                       reply_to=msg)
+        plan = dict(msg.content["plan"])
+        if "step" in plan:  # a round of federated IPW / AIPW
+            from privcausal.federated.flower_rounds import answer_round
+
+            payload = {k: a.numpy() for k, a in msg.content["payload"].items()}
+            return Message(answer_round(plan, payload, dict(context.node_config), context.state,
+                                        fail), reply_to=msg)
+        return Message(answer(plan, dict(context.node_config), fail), reply_to=msg)
 
     return app
 
@@ -124,13 +111,15 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
     """The consortium's round on ``grid``: query every node, retry once, collect into ``out``."""
     from flwr.app import ConfigRecord, Message, RecordDict
 
+    from privcausal.federated.rounds import ROUND_METHODS
+
+    if plan.get("method") in ROUND_METHODS:
+        from privcausal.federated.flower_rounds import serve_rounds
+
+        serve_rounds(grid, plan, out, timeout=timeout, expected=expected)
+        return
     t0 = time.perf_counter()
-    nodes: list[int] = []
-    while time.perf_counter() - t0 < timeout:  # wait for the sites to connect
-        nodes = list(grid.get_node_ids())
-        if expected is None or len(nodes) >= expected:
-            break
-        time.sleep(0.5)
+    nodes = wait_for_nodes(grid, timeout, expected)
     releases, refused = [], {}
     todo = nodes
     for _ in range(2):  # one retry for the nodes that failed or did not answer

@@ -108,7 +108,8 @@ def run_grpc(parts: dict[str, Any], plan: dict[str, Any], folder: Path, *,
             nodes[site] = start([_bin("flower-supernode"), "--insecure", "--superlink",
                                  f"127.0.0.1:{port}", "--node-config", _node_config(cfg),
                                  "--port", str(_free_port())], f"supernode-{i}")
-        run_cfg = {"plan": json.dumps(plan), "out": str(out_file), "timeout": 30.0,
+        run_cfg = {"plan": json.dumps({**plan, "domain": loc["domain"]}), "out": str(out_file),
+                   "timeout": 120.0 if plan.get("method") in ("ipw", "aipw") else 30.0,
                    "expected": len(parts)}
         overrides = folder / "run_config.toml"  # a file: the plan is JSON, with quotes and spaces
         overrides.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in run_cfg.items()))

@@ -1,0 +1,46 @@
+"""What the Flower ClientApp and ServerApp share: the message type, how a site finds its
+records and its name, and waiting for the sites to connect."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["QUERY", "load_site", "site_name", "wait_for_nodes"]
+
+QUERY = "query"
+
+
+def load_site(node: dict[str, Any], cfg: dict[str, Any]) -> tuple[Any, str]:
+    from privcausal.data import from_frame
+
+    if "data" in node:
+        path, domain = str(node["data"]), str(node.get("domain", cfg.get("domain", "")))
+        site = str(node.get("site", Path(path).stem))
+    else:
+        pid = int(node["partition-id"])
+        path = str(Path(str(cfg["data_dir"])) / f"site-{pid}.csv")
+        domain, site = str(cfg["domain"]), str(cfg.get(f"name-{pid}", pid))
+    data = from_frame(path, treatment=str(cfg["treatment"]), outcome=str(cfg["outcome"]),
+                      domain=domain)
+    return data, site
+
+
+def site_name(plan: Any, node_config: Any) -> str:
+    if "data" in node_config:
+        return str(node_config.get("site", Path(str(node_config["data"])).stem))
+    pid = node_config.get("partition-id", "?")
+    return str(plan.get(f"name-{pid}", pid))
+
+
+def wait_for_nodes(grid: Any, timeout: float, expected: int | None) -> list[int]:
+    """The connected nodes, once ``expected`` of them are (or ``timeout`` seconds passed)."""
+    t0 = time.perf_counter()
+    nodes: list[int] = []
+    while time.perf_counter() - t0 < timeout:  # wait for the sites to connect
+        nodes = list(grid.get_node_ids())
+        if expected is None or len(nodes) >= expected:
+            break
+        time.sleep(0.5)
+    return nodes
