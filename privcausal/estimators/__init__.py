@@ -51,9 +51,17 @@ ESTIMATORS["aipw-hajek"] = EstimatorSpec(
     "privcausal.estimators.aipw", "AugmentedIPW", True,
     "cross-fitted AIPW for small studies: Hajek form, clip 0.2, 70 % of epsilon to the aggregate",
     (("normalization", "hajek"), ("clip", 0.2), ("budget_split", (0.15, 0.15, 0.7))))
+# Private nuisances that are not linear in each covariate: a public piecewise-linear basis of
+# every numeric covariate, knots from its declared bounds (privcausal.estimators.basis); on the
+# registry it lowers the bias the linear models leave (experiments/nuisance_basis.md).
+for _base, _cls in (("ipw", "InversePropensityWeighting"), ("aipw", "AugmentedIPW")):
+    ESTIMATORS[f"{_base}-spline"] = EstimatorSpec(
+        f"privcausal.estimators.{_base}", _cls, True,
+        f"{_base} with private nuisance models on 5 linear-spline functions per numeric covariate",
+        (("knots", 5),))
 # Replicated releases: the base on disjoint random groups, an interval from the replicates'
 # spread that includes the nuisance models' noise (privcausal.estimators.replicates).
-for _base in ("ipw", "aipw"):
+for _base in ("ipw", "aipw", "aipw-spline"):
     ESTIMATORS[f"{_base}-rep"] = EstimatorSpec(
         "privcausal.estimators.replicates", "ReplicatedATE", True,
         f"{_base} on 4 disjoint random groups (parallel composition), mean with a t interval "

@@ -53,6 +53,7 @@ import numpy as np
 
 from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import ATEEstimator
+from privcausal.estimators.basis import HatBasis, check_knots
 from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seeded_rng
 from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
@@ -132,6 +133,12 @@ class AugmentedIPW(ATEEstimator):
         cross-fitted on the same folds (:mod:`privcausal.estimators.nuisance`); "hgb" is
         scikit-learn's histogram gradient boosting. None (default): the linear models above.
         A private fit refuses them (they see the exact records).
+    knots : None or int
+        None (default): the nuisance models are linear in each encoded covariate. An integer
+        ``m >= 3``: every numeric covariate enters them through ``m`` piecewise-linear hat
+        functions on knots placed by its declared bounds (:mod:`privcausal.estimators.basis`),
+        which costs no budget (the map is public and keeps the row norm bound) but adds
+        ``m - 1`` columns per covariate to the noisy models.
     """
 
     #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
@@ -158,6 +165,7 @@ class AugmentedIPW(ATEEstimator):
         random_state: Any = None,
         propensity_learner: Any = None,
         outcome_learner: Any = None,
+        knots: int | None = None,
     ) -> None:
         self.epsilon = epsilon
         self.delta = delta
@@ -171,6 +179,7 @@ class AugmentedIPW(ATEEstimator):
         self.random_state = random_state
         self.propensity_learner = propensity_learner
         self.outcome_learner = outcome_learner
+        self.knots = knots
 
     def _fit(self, data: CausalData) -> None:
         K = self.n_folds
@@ -199,7 +208,10 @@ class AugmentedIPW(ATEEstimator):
         rng = check_random_state(s_rng)
         noise = noise_source(s_noise)
         nuis_rng = seeded_rng(s_nuis)
+        knots = check_knots(self.knots)
         X, t, y = data.X, data.treatment, data.outcome
+        if knots is not None:  # a public basis from the declared bounds (same row norm bound)
+            X = HatBasis(data.encoder, knots).transform(X)
         R = data.encoder.row_norm_bound
         folds = rng.integers(0, K, size=data.n)  # i.i.d. per record: add/remove moves one fold
 
@@ -307,6 +319,9 @@ class AugmentedIPW(ATEEstimator):
                 "objective perturbation assumes the exact minimiser (L-BFGS run to a tight tolerance)",
                 f"propensities clipped to [{clip:g}, {1 - clip:g}], outcome predictions to the declared "
                 f"bounds; sensitivity (hi - lo)/clip = {bound:.4g} for the weighted sums",
+                ("nuisance design: linear in each encoded covariate" if knots is None else
+                 f"nuisance design: {knots} hat functions per numeric covariate, knots from the declared "
+                 "bounds (public; same row norm bound)"),
                 "folds assigned i.i.d. per record; cross-fitting: each record's nuisances average the "
                 "models fitted on the other folds",
             ),

@@ -209,6 +209,10 @@ class InversePropensityWeighting(ATEEstimator):
         Bootstrap draws for the interval.
     random_state : None, int or Generator
         None: secure noise (OS CSPRNG). A seed makes everything reproducible (experiments only).
+    knots : None or int
+        None (default): the propensity model is linear in each encoded covariate. An integer
+        ``m >= 3``: each numeric covariate enters it through ``m`` piecewise-linear hat functions
+        on knots placed by its declared bounds (:mod:`privcausal.estimators.basis`; no budget).
 
     Attributes
     ----------
@@ -240,6 +244,7 @@ class InversePropensityWeighting(ATEEstimator):
         C: float | str = "auto",
         n_draws: int = 2000,
         random_state: Any = None,
+        knots: int | None = None,
     ) -> None:
         self.epsilon = epsilon
         self.delta = delta
@@ -249,6 +254,7 @@ class InversePropensityWeighting(ATEEstimator):
         self.C = C
         self.n_draws = n_draws
         self.random_state = random_state
+        self.knots = knots
 
     def _fit(self, data: CausalData) -> None:
         if self.normalization not in ("hajek", "ht"):
@@ -263,10 +269,15 @@ class InversePropensityWeighting(ATEEstimator):
         s_boot, s_noise, s_model = independent_streams(self.random_state, 3)
         rng = check_random_state(s_boot)
         noise = noise_source(s_noise)
+        from privcausal.estimators.basis import HatBasis, check_knots
+
+        knots = check_knots(self.knots)
+        # a public basis from the declared bounds keeps the row norm bound (estimators.basis)
+        X = data.X if knots is None else HatBasis(data.encoder, knots).transform(data.X)
         model = PrivateLogisticModel(epsilon=eps_e, C=self.C, random_state=seeded_rng(s_model))
-        model.fit(data.X, data.treatment, row_norm_bound=data.encoder.row_norm_bound,
+        model.fit(X, data.treatment, row_norm_bound=data.encoder.row_norm_bound,
                   label="propensity model")
-        e_raw = model.predict_proba(data.X)
+        e_raw = model.predict_proba(X)
         e = np.clip(e_raw, clip, 1.0 - clip)
         clip_hist, clipped_share, clip_event = release_clipped_share(
             e_raw, clip, CLIP_COUNT_SHARE * eps_agg, noise, estimator="IPW")
@@ -305,6 +316,9 @@ class InversePropensityWeighting(ATEEstimator):
                 f"propensity: logistic regression by {model.event_.mechanism}, ridge C={model.C_:.3g}; "
                 "the guarantee assumes the exact minimiser (L-BFGS to tol)",
                 f"propensities clipped to [{clip:g}, {1 - clip:g}]; weights at most {1 / clip:g}",
+                ("propensity design: linear in each encoded covariate" if knots is None else
+                 f"propensity design: {knots} hat functions per numeric covariate, knots from the declared "
+                 "bounds (public; same row norm bound)"),
                 "sensitivities from the declared outcome bounds and the clipping; the two arms' sums "
                 "compose in parallel (a record is in one arm)",
             ),
