@@ -127,3 +127,14 @@ def test_the_spline_design_removes_a_nonlinear_confounder_the_linear_one_keeps()
     ipw_lin = InversePropensityWeighting(epsilon=math.inf, random_state=0).fit(data)
     ipw_spl = InversePropensityWeighting(epsilon=math.inf, knots=5, random_state=0).fit(data)
     assert abs(ipw_spl.ate_ - 1.0) < 0.5 * abs(ipw_lin.ate_ - 1.0)
+
+
+def test_the_registered_spline_estimators_carry_their_knots(trauma_small):
+    from privcausal.estimators import ESTIMATORS, make_estimator
+
+    assert ESTIMATORS["aipw-spline"].private and not ESTIMATORS["aipw-spline-np"].private
+    assert make_estimator("ipw-spline", epsilon=1.0).knots == 5
+    twin = make_estimator("aipw-spline-np", random_state=0)
+    assert twin.knots == 5 and twin.epsilon == math.inf
+    rep = make_estimator("aipw-spline-rep", epsilon=2.0, random_state=0).fit(trauma_small)
+    assert "hat functions" in " ".join(rep.privacy_.notes) and rep.privacy_.epsilon == 2.0

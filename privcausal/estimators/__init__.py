@@ -59,6 +59,8 @@ for _base, _cls in (("ipw", "InversePropensityWeighting"), ("aipw", "AugmentedIP
         f"privcausal.estimators.{_base}", _cls, True,
         f"{_base} with private nuisance models on 5 linear-spline functions per numeric covariate",
         (("knots", 5),))
+    ESTIMATORS[f"{_base}-spline-np"] = EstimatorSpec(
+        f"privcausal.estimators.{_base}", _cls, False, f"non-private twin of {_base}-spline", (("knots", 5),))
 # Replicated releases: the base on disjoint random groups, an interval from the replicates'
 # spread that includes the nuisance models' noise (privcausal.estimators.replicates).
 for _base in ("ipw", "aipw", "aipw-spline"):
