@@ -32,6 +32,10 @@ from privcausal.domain import Categorical, Domain, Numeric
 __all__ = ["DesignEncoder"]
 
 
+#: bytes of transposed scratch per chunk of rows in DesignEncoder.encode_arrays (cache sized)
+_CHUNK_BYTES = 4 << 20
+
+
 @dataclass(frozen=True)
 class DesignEncoder:
     """Encodes a covariate frame into a float64 matrix using only the declared domain."""
@@ -83,22 +87,34 @@ class DesignEncoder:
         """
         if out is None:
             out = np.empty((n, offset + self.n_features))
-        # Columns are built as contiguous rows of a transposed scratch and written into ``out``
-        # in one transposing copy (column-at-a-time writes into a row-major ``out`` are slow).
-        scratch = np.empty((self.n_features, n))
+        # Rows are encoded in chunks that stay in cache: each chunk's columns are built as
+        # contiguous rows of a transposed scratch and written into ``out`` in one transposing
+        # copy (column-at-a-time writes into a row-major ``out`` are slow, and a whole-batch
+        # scratch would leave the cache before it is copied).
+        width = self.n_features
+        step = max(256, _CHUNK_BYTES // (8 * max(width, 1)))
+        scratch = np.empty((width, min(n, step)))
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            self._encode_chunk(values, lo, hi, scratch[:, : hi - lo])
+            out[lo:hi, offset : offset + width] = scratch[:, : hi - lo].T
+        return out
+
+    def _encode_chunk(self, values: Mapping[str, np.ndarray], lo: int, hi: int, scratch: np.ndarray) -> None:
         j = 0
         for name, spec in self.domain.covariates.items():
-            v = values[name]
+            v = values[name][lo:hi]
             if isinstance(spec, Numeric):
                 miss = np.isnan(v)
                 z = scratch[j]
-                np.minimum(v, spec.upper, out=z)  # clipped to the domain (a no-op if it was)
-                np.maximum(z, spec.lower, out=z)
-                np.subtract(z, spec.center, out=z)
+                # (clip(v, lower, upper) - center) / half_width is clip((v - center) / half_width,
+                # -1, 1): one clip, after scaling (it also absorbs rounding at the bounds)
+                np.subtract(v, spec.center, out=z)
                 np.divide(z, spec.half_width, out=z)
                 np.minimum(z, 1.0, out=z)
                 np.maximum(z, -1.0, out=z)
-                z[miss] = 0.0
+                if spec.missing or miss.any():
+                    np.copyto(z, 0.0, where=miss)
                 j += 1
             else:
                 codes = np.asarray(v)
@@ -112,8 +128,6 @@ class DesignEncoder:
             if spec.missing:
                 scratch[j] = miss
                 j += 1
-        out[:n, offset : offset + j] = scratch.T
-        return out
 
     def inverse_numeric(self, name: str, z: np.ndarray) -> np.ndarray:
         """Map encoded values of numeric column ``name`` back to its original scale."""
