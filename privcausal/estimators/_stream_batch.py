@@ -163,15 +163,16 @@ def partial_stats(
             x, bad = as_float(cols[name])
             if bad:
                 problems[("non_numeric", name)] += bad
-            n_inf = int(np.count_nonzero(np.isinf(x)))
-            if n_inf:
-                problems[("infinite", name)] += n_inf
-            n_out = int(np.count_nonzero((x < spec.lower) | (x > spec.upper)))
+            n_out = int(np.count_nonzero((x < spec.lower) | (x > spec.upper)))  # infinities too
             if n_out:
                 clipped[name] += n_out
-            n_na = int(np.count_nonzero(np.isnan(x))) - bad
-            if n_na and not spec.missing:
-                problems[("missing", name)] += n_na
+                n_inf = int(np.count_nonzero(np.isinf(x)))  # only out-of-range values can be
+                if n_inf:
+                    problems[("infinite", name)] += n_inf
+            if not spec.missing:
+                n_na = int(np.count_nonzero(np.isnan(x))) - bad
+                if n_na:
+                    problems[("missing", name)] += n_na
             frame[name] = x  # clipped to [lower, upper] by the encoder
         else:
             assert isinstance(spec, Categorical)
