@@ -32,6 +32,9 @@ __all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app"
 
 from privcausal.federated.flower_common import QUERY, load_site, site_name, wait_for_nodes
 
+#: seconds the server waits for the expected sites to connect (it stops as soon as they have)
+CONNECT_TIMEOUT = 120.0
+
 
 def to_message(release: Any) -> Any:
     """A SiteRelease as Flower records (arrays + a config record with the receipt)."""
@@ -119,7 +122,9 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
         serve_rounds(grid, plan, out, timeout=timeout, expected=expected)
         return
     t0 = time.perf_counter()
-    nodes = wait_for_nodes(grid, timeout, expected)
+    # waiting to connect costs nothing once every expected site has: a longer wait than the
+    # reply timeout keeps a site that is slow to start (8 SuperNodes importing on 2 cores) in
+    nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
     releases, refused = [], {}
     todo = nodes
     for _ in range(2):  # one retry for the nodes that failed or did not answer

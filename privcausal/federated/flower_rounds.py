@@ -99,7 +99,7 @@ def serve_rounds(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeou
     from privcausal.federated.site import SiteRelease
 
     t0 = time.perf_counter()
-    nodes = wait_for_nodes(grid, timeout, expected)
+    nodes = wait_for_nodes(grid, max(timeout, 120.0), expected)  # as flower_app.CONNECT_TIMEOUT
     rp = plan_from_config(plan, Domain.from_toml(str(plan["domain"])))
     node_of: dict[str, int] = {}
     receipts: dict[str, Any] = {}
