@@ -45,6 +45,7 @@ import numpy as np
 
 from privcausal.data.causal_data import CausalData
 from privcausal.estimators.base import ATEEstimator
+from privcausal.estimators.basis import HatBasis, check_knots
 from privcausal.estimators.overlap import CLIP_COUNT_SHARE, release_clipped_share
 from privcausal.estimators.propensity import PrivateLogisticModel
 from privcausal.exceptions import PrivacyParameterError
@@ -269,8 +270,6 @@ class InversePropensityWeighting(ATEEstimator):
         s_boot, s_noise, s_model = independent_streams(self.random_state, 3)
         rng = check_random_state(s_boot)
         noise = noise_source(s_noise)
-        from privcausal.estimators.basis import HatBasis, check_knots
-
         knots = check_knots(self.knots)
         # a public basis from the declared bounds keeps the row norm bound (estimators.basis)
         X = data.X if knots is None else HatBasis(data.encoder, knots).transform(data.X)

@@ -30,10 +30,7 @@ import numpy as np
 __all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app", "to_message",
            "from_content", "wait_for_nodes"]
 
-from privcausal.federated.flower_common import QUERY, load_site, site_name, wait_for_nodes
-
-#: seconds the server waits for the expected sites to connect (it stops as soon as they have)
-CONNECT_TIMEOUT = 120.0
+from privcausal.federated.flower_common import CONNECT_TIMEOUT, QUERY, load_site, site_name, wait_for_nodes
 
 
 def to_message(release: Any) -> Any:
@@ -122,8 +119,6 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
         serve_rounds(grid, plan, out, timeout=timeout, expected=expected)
         return
     t0 = time.perf_counter()
-    # waiting to connect costs nothing once every expected site has: a longer wait than the
-    # reply timeout keeps a site that is slow to start (8 SuperNodes importing on 2 cores) in
     nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
     releases, refused = [], {}
     todo = nodes

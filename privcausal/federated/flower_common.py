@@ -34,6 +34,12 @@ def site_name(plan: Any, node_config: Any) -> str:
     return str(plan.get(f"name-{pid}", pid))
 
 
+#: seconds the server waits at least for the expected sites to connect (it stops as soon as
+#: they have, so it costs nothing when all are up): longer than a one-shot reply timeout, so a
+#: site slow to start (8 SuperNodes importing on 2 cores) is not left out
+CONNECT_TIMEOUT = 120.0
+
+
 def wait_for_nodes(grid: Any, timeout: float, expected: int | None) -> list[int]:
     """The connected nodes, once ``expected`` of them are (or ``timeout`` seconds passed)."""
     t0 = time.perf_counter()

@@ -94,12 +94,12 @@ def serve_rounds(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeou
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 
     from privcausal.domain import Domain
-    from privcausal.federated.flower_common import QUERY, wait_for_nodes
+    from privcausal.federated.flower_common import CONNECT_TIMEOUT, QUERY, wait_for_nodes
     from privcausal.federated.protocol import run_protocol
     from privcausal.federated.site import SiteRelease
 
     t0 = time.perf_counter()
-    nodes = wait_for_nodes(grid, max(timeout, 120.0), expected)  # as flower_app.CONNECT_TIMEOUT
+    nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
     rp = plan_from_config(plan, Domain.from_toml(str(plan["domain"])))
     node_of: dict[str, int] = {}
     receipts: dict[str, Any] = {}
