@@ -39,7 +39,7 @@ import numpy as np
 from privcausal.exceptions import DataValidationError
 from privcausal.federated.site import SiteRelease, release_arrays, release_plan
 
-__all__ = ["FederatedEstimate", "combine_releases", "sum_releases"]
+__all__ = ["FederatedEstimate", "combine_releases", "combine_total", "sum_releases"]
 
 
 @dataclass(frozen=True)
@@ -82,45 +82,64 @@ def _estimate(tot: dict[str, np.ndarray], method: str, plan: Any, lam: np.ndarra
     return adjusted_from_noisy(tot["count"], tot["sum"], noisy, plan, lam=lam).ate
 
 
-def _scaled_plan(method: str, plan: Any, k: int) -> Any:
-    """The plan of one release whose noise is the sum of ``k`` sites' noise (for the model fit)."""
+def _scaled_plan(method: str, plan: Any, k: int, gauss: float | None = None) -> Any:
+    """The plan of one release whose noise is the sum of ``k`` sites' noise (for the model fit):
+    the Laplace scales times ``sqrt(k)``, the Gaussian ones times ``gauss`` (default ``sqrt(k)``;
+    secure aggregation: ``sqrt(k / honest)``, the sites' shares)."""
     r = math.sqrt(k)
     if method == "dim":
         return dataclasses.replace(plan, eps_count=plan.eps_count / r, eps_sum=plan.eps_sum / r,
                                    eps_sq=plan.eps_sq / r if plan.eps_sq else plan.eps_sq)
-    return dataclasses.replace(plan, sd={key: v * r for key, v in plan.sd.items()}, tau=plan.tau * r,
-                               lam=plan.lam * r, sigma=plan.sigma * r)
+    g = r if gauss is None else float(gauss)
+    return dataclasses.replace(plan, sd={key: v * g for key, v in plan.sd.items()}, tau=plan.tau * g,
+                               lam=plan.lam * g, sigma=plan.sigma * g)
 
 
 def combine_releases(releases: Sequence[SiteRelease], domain: Any, *, epsilon: float, delta: float,
                      alpha: float = 0.05, n_bootstrap: int = 500, random_state: Any = None,
                      drop: tuple[str, ...] = ()) -> FederatedEstimate:
     """The consortium's ATE and (1 - alpha) interval from the sites' releases."""
-    from privcausal.validation import check_random_state
-
     method = releases[0].method if releases else "dim"
-    plan = release_plan(domain, method, epsilon, delta, drop=drop)
     tot = sum_releases(releases)
-    k = len(releases)
-    fed = _scaled_plan(method, plan, k) if math.isfinite(epsilon) else plan
-    lam = None if method == "dim" else fed.lam
-    ate = _estimate(tot, method, plan, lam)
-    notes = [f"{k} sites' releases summed (one-shot); each site's noise is its own"]
-    if method == "regression" and math.isfinite(epsilon):
-        notes.append(f"ridge scaled by sqrt({k}), the norm of the summed noise")
-    if not n_bootstrap:
-        return FederatedEstimate(ate, math.nan, math.nan, method, tuple(r.site for r in releases),
-                                 None, tuple(notes))
-    rng = check_random_state(random_state)
     sizes = np.array([np.maximum(np.asarray(r.arrays["count"], dtype=np.float64), 1.0) for r in releases])
     share = sizes / sizes.sum(0, keepdims=True)  # (sites, 2)
-    draws, truth = _bootstrap(tot, method, plan, fed, lam, share, int(n_bootstrap), rng,
-                              bool(domain.outcome.binary))
+    return combine_total(tot, method, domain, [r.site for r in releases], share, epsilon=epsilon,
+                         delta=delta, alpha=alpha, n_bootstrap=n_bootstrap,
+                         random_state=random_state, drop=drop)
+
+
+def combine_total(tot: dict[str, np.ndarray], method: str, domain: Any, sites: Sequence[str],
+                  share: np.ndarray, *, epsilon: float, delta: float, alpha: float = 0.05,
+                  n_bootstrap: int = 500, random_state: Any = None, drop: tuple[str, ...] = (),
+                  honest: int | None = None) -> FederatedEstimate:
+    """The ATE and interval from the summed arrays ``tot`` of ``sites`` (``share``: how the
+    bootstrap splits the pooled statistics over them, rows summing to 1). ``honest``: the sum
+    came from secure aggregation, each site's Gaussian blocks a ``1 / honest`` share."""
+    from privcausal.validation import check_random_state
+
+    plan = release_plan(domain, method, epsilon, delta, drop=drop)
+    k = len(sites)
+    gauss = None if honest is None else math.sqrt(k / honest)
+    fed = _scaled_plan(method, plan, k, gauss) if math.isfinite(epsilon) else plan
+    lam = None if method == "dim" else fed.lam
+    ate = _estimate(tot, method, plan, lam)
+    if honest is None:
+        notes = [f"{k} sites' releases summed (one-shot); each site's noise is its own"]
+    else:
+        notes = [f"{k} sites' vectors summed by secure aggregation: the server saw only the sum"]
+    if method == "regression" and math.isfinite(epsilon):
+        notes.append(f"ridge scaled by {gauss if gauss is not None else math.sqrt(k):.4g}, the norm "
+                     "of the summed Gaussian noise")
+    if not n_bootstrap:
+        return FederatedEstimate(ate, math.nan, math.nan, method, tuple(sites), None, tuple(notes))
+    rng = check_random_state(random_state)
+    draws, truth = _bootstrap(tot, method, plan, fed, lam, np.asarray(share, dtype=np.float64),
+                              int(n_bootstrap), rng, bool(domain.outcome.binary))
     lo_q, hi_q = np.quantile(draws - truth, [1 - alpha / 2, alpha / 2])
     notes.append(f"interval: parametric bootstrap ({n_bootstrap} replicates) rerunning every "
                  "site's release with fresh noise; sites assumed to share one outcome model")
-    return FederatedEstimate(ate, float(ate - lo_q), float(ate - hi_q), method,
-                             tuple(r.site for r in releases), draws, tuple(notes))
+    return FederatedEstimate(ate, float(ate - lo_q), float(ate - hi_q), method, tuple(sites),
+                             draws, tuple(notes))
 
 
 def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam: Any,

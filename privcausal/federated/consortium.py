@@ -76,7 +76,8 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
              epsilon: float = 1.0, delta: float = 1e-6, transport: str = "simulation",
              alpha: float = 0.05, n_bootstrap: int = 500, random_state: Any = None,
              baselines: bool = True, fail: Any = None, rounds: int = 6,
-             clip: float = 0.05) -> FederatedResult:
+             clip: float = 0.05, secure: bool = False, collusion: int = 0,
+             min_sites: int | None = None) -> FederatedResult:
     """Estimate the ATE across the sites of ``data`` without pooling their records.
 
     Parameters
@@ -95,6 +96,10 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
         from their second round on, mid-run)
     rounds, clip : IPW / AIPW only: the propensity model's gradient rounds and the
         propensities' clipping to ``[clip, 1 - clip]``
+    secure, collusion, min_sites : ``dim`` / ``regression`` only: Flower's SecAgg+, the server
+        sees only the sum; each site adds a share of the Gaussian noise, assuming at most
+        ``collusion`` sites collude with the server and using the sum only if at least
+        ``min_sites`` (default: all) entered it (:mod:`.secure`)
     """
     from privcausal.federated.rounds import ROUND_METHODS
 
@@ -106,6 +111,20 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
     parts = split_sites(data, site_column)
     seeds = _seeds(random_state, list(parts))
     drop = (site_column,) if method != "dim" else ()
+    if secure:
+        if method not in METHODS:
+            raise DataValidationError(f"secure aggregation runs the one-shot estimators {METHODS}; "
+                                      f"{method!r} is not supported with it yet")
+        from privcausal.federated.consortium_secure import federate_secure
+
+        res = federate_secure(data, parts, seeds, method=method, epsilon=epsilon, delta=delta,
+                              transport=transport, alpha=alpha, n_bootstrap=n_bootstrap,
+                              random_state=random_state, drop=drop, collusion=collusion,
+                              min_sites=min_sites, fail=fail)
+        if baselines:
+            res.pooled, res.meta = _baselines(data, parts, method, epsilon, delta, alpha,
+                                              random_state, set(res.sites))
+        return res
     if method in ROUND_METHODS:
         from privcausal.federated.consortium_rounds import federate_rounds
 

@@ -48,7 +48,7 @@ def _server() -> Any:
         plan = json.loads(str(cfg["plan"]))
         out: dict[str, Any] = {}
         serve(grid, plan, out, timeout=float(cfg.get("timeout", 120.0)),
-              expected=int(cfg.get("expected", 0)) or None)
+              expected=int(cfg.get("expected", 0)) or None, context=context)
         Path(str(cfg["out"])).write_text(releases_to_json(out))
 
     return app

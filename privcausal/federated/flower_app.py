@@ -71,6 +71,10 @@ def answer(plan: dict[str, Any], node_config: dict[str, Any],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a site's warnings stay at the site
             data, site = load_site(node_config, plan)
+        if plan.get("check"):  # secure aggregation's first round: the records read, nothing sent
+            from privcausal.federated.flower_secure import check_reply
+
+            return check_reply(site)
         if fail is not None and fail(site):
             raise RuntimeError("site crashed")
         seed = plan.get(f"seed-{site}")
@@ -103,15 +107,30 @@ def make_client_app(fail: Callable[[str], bool] | None = None) -> Any:
                                         fail), reply_to=msg)
         return Message(answer(plan, dict(context.node_config), fail), reply_to=msg)
 
+    from flwr.client.mod import secaggplus_mod
+
+    @app.train(mods=[secaggplus_mod])
+    def secure(msg: Any, context: Any) -> Any:  # a site's share in Flower's SecAgg+
+        from privcausal.federated.flower_secure import answer_secure
+
+        return Message(answer_secure(msg.content, dict(context.node_config), fail), reply_to=msg)
+
     return app
 
 
 def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: float = 120.0,
-          expected: int | None = None) -> None:
-    """The consortium's round on ``grid``: query every node, retry once, collect into ``out``."""
+          expected: int | None = None, context: Any = None) -> None:
+    """The consortium's round on ``grid``: query every node, retry once, collect into ``out``
+    (with ``plan["secure"]``: :func:`privcausal.federated.flower_secure.serve_secure`)."""
     from flwr.app import ConfigRecord, Message, RecordDict
 
     from privcausal.federated.rounds import ROUND_METHODS
+
+    if plan.get("secure"):
+        from privcausal.federated.flower_secure import serve_secure
+
+        serve_secure(grid, context, plan, out, timeout=timeout, expected=expected)
+        return
 
     if plan.get("method") in ROUND_METHODS:
         from privcausal.federated.flower_rounds import serve_rounds
@@ -152,7 +171,7 @@ def make_server_app(plan: dict[str, Any], out: dict[str, Any], *, timeout: float
 
     @app.main()
     def main(grid: Any, context: Any) -> None:
-        serve(grid, plan, out, timeout=timeout, expected=expected)
+        serve(grid, plan, out, timeout=timeout, expected=expected, context=context)
 
     return app
 

@@ -28,6 +28,8 @@ class FederatedResult:
     meta: MetaAnalysis | None = None
     true_ate: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: secure aggregation's settings and threat model (None: each site's release seen alone)
+    secure: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from privcausal.jsonnum import json_value
@@ -39,9 +41,15 @@ class FederatedResult:
                "excluded_sites": self.excluded,
                "epsilon_spent": {s: self.epsilon for s in self.sites},
                "delta_spent": {s: self.delta for s in self.sites},
-               "guarantee": "per site: (epsilon, delta)-DP for add/remove one record of that site; "
-                            "each site adds its own noise (no trusted server)",
+               "guarantee": self._guarantee(), "secure_aggregation": self.secure,
                "rounds": self.rounds, "seconds": self.seconds,
                "pooled": self.pooled, "meta_analysis": None if self.meta is None else self.meta.to_dict(),
                "receipt": self.receipt, "notes": list(e.notes) + self.notes}
         return json_value(out)
+
+    def _guarantee(self) -> str:
+        if self.secure is None:
+            return ("per site: (epsilon, delta)-DP for add/remove one record of that site; each "
+                    "site adds its own noise (no trusted server)")
+        return ("per site: (epsilon, delta)-DP for add/remove one record of that site, for the "
+                "secure sum, under the threat model: " + str(self.secure.get("threat_model")))

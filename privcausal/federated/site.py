@@ -72,16 +72,18 @@ def release_plan(domain: Any, method: str, epsilon: float, delta: float, *,
 
 
 def release_arrays(exact: Mapping[str, Any], method: str, plan: Any, noise: Any,
-                   size: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+                   size: tuple[int, ...] = (), *, shift: bool = True) -> dict[str, np.ndarray]:
     """The noisy arrays of a release from exact statistics ``exact`` (per arm: ``n``, ``su``,
     ``suu`` and, for regression, ``arms`` of :func:`arm_stats`). ``size`` draws several
-    releases at once (dim only; the bootstrap)."""
+    releases at once (dim only; the bootstrap). ``shift=False``: ``sum_sq`` is left as the
+    lattice release of ``sum (u^2 - B^2/2)``, before the shift by ``B^2/2`` times the noisy
+    count (secure aggregation sums the lattice points; the server shifts the sum)."""
     from privcausal.estimators.moments import release_counts, release_sums
 
     n, su, suu = (np.asarray(exact[k], dtype=np.float64) for k in ("n", "su", "suu"))
     if method == "dim":
         nn = release_counts(n, plan, noise, size)
-        s, q = release_sums(n, nn, su, suu, plan, noise, size)
+        s, q = release_sums(n, nn if shift else np.zeros_like(nn), su, suu, plan, noise, size)
         out = {"count": nn, "sum": s}
         if q is not None:
             out["sum_sq"] = q
@@ -90,7 +92,7 @@ def release_arrays(exact: Mapping[str, Any], method: str, plan: Any, noise: Any,
 
     nn = release_counts(n, plan.dim_plan, noise)
     s, _ = release_sums(n, nn, su, suu, plan.adj_plan, noise)
-    blocks = [gaussian_arm(exact["arms"][a], nn[a], plan, noise) for a in (0, 1)]
+    blocks = [gaussian_arm(exact["arms"][a], nn[a] if shift else 0.0, plan, noise) for a in (0, 1)]
     out = {"count": nn, "sum": s, "sum_x": np.stack([b["sx"] for b in blocks]),
            "gram": np.stack([b["S"] for b in blocks]), "sum_xu": np.stack([b["Su"] for b in blocks])}
     if not plan.binary:
@@ -117,8 +119,9 @@ def exact_statistics(data: Any, method: str, plan: Any) -> dict[str, Any]:
 
 
 def site_receipt(method: str, plan: Any, epsilon: float, delta: float, site: str,
-                 noise_description: str) -> dict[str, Any]:
-    """The receipt of one site's release, as JSON."""
+                 noise_description: str, notes: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The receipt of one site's release, as JSON (``notes``: the guarantee's statement, by
+    default that of a site adding its own noise)."""
     from privcausal.privacy import make_receipt
 
     if method == "dim":
@@ -134,8 +137,9 @@ def site_receipt(method: str, plan: Any, epsilon: float, delta: float, site: str
     r = make_receipt(
         f"site {site}: {what}", events, noise=noise_description,
         epsilon_budget=float(epsilon), delta_budget=0.0 if not math.isfinite(epsilon) else float(delta),
-        notes=(f"per-site guarantee: add/remove one record of site {site}; the site adds its own "
-               "noise, so the guarantee holds whatever the server and the other sites do",))
+        notes=notes or (f"per-site guarantee: add/remove one record of site {site}; the site adds "
+                        "its own noise, so the guarantee holds whatever the server and the other "
+                        "sites do",))
     return r.to_dict()
 
 
