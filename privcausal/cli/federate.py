@@ -16,6 +16,8 @@ examples:
   privcausal federate --data trauma --sites 40 --estimator dim --epsilon 0.5 --transport local
   privcausal federate --data trauma --sites 8 --estimator regression --transport grpc --json
   privcausal federate --data trauma --n 20000 --sites 8 --estimator aipw --epsilon 4 --transport local
+  privcausal federate --data trauma --n 20000 --sites 40 --estimator regression --secure-aggregation \
+      --collusion 2 --min-sites 36 --transport simulation --json
   privcausal federate --data registry.csv --treatment txa --outcome death --domain registry.toml \\
       --site-column hospital --estimator regression --epsilon 1
 
@@ -29,6 +31,11 @@ estimate and a meta-analysis of per-site private estimates (fixed and random eff
 --transport simulation: Flower's simulation engine; grpc: a real SuperLink and one SuperNode
 per site on 127.0.0.1; local: the same code without Flower. A site that fails or refuses is
 excluded and named (excluded_sites); the others go on.
+--secure-aggregation (dim, regression): the sites' vectors go through Flower's SecAgg+, so the
+server sees only their sum; each site then adds a share of the Gaussian noise, enough when at
+least --min-sites (default: all) sites' vectors are in the sum and at most --collusion of them
+collude with an honest-but-curious server. The receipt states that threat model and the
+fallback epsilon of one share seen alone; a sum with fewer sites than --min-sites is discarded.
 
 exit status: 0 estimate written; 2 usage or input error (or no site released anything).
 """
@@ -52,6 +59,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--n-bootstrap", type=int, default=500)
     p.add_argument("--no-baselines", action="store_true", help="skip the pooled and meta-analysis baselines")
     p.add_argument("--random-state", type=int, default=None, help="seed (experiments only: secure noise if unset)")
+    p.add_argument("--secure-aggregation", action="store_true",
+                   help="dim / regression: Flower SecAgg+; the server sees only the sum")
+    p.add_argument("--collusion", type=int, default=0,
+                   help="secure aggregation: sites that may collude with the server (default 0)")
+    p.add_argument("--min-sites", type=int, default=None,
+                   help="secure aggregation: the sum is used only with this many sites (default all)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -73,13 +86,18 @@ def run(args: argparse.Namespace) -> int:
         res = federate(data, site_column=args.site_column, method=args.estimator,
                        epsilon=args.epsilon, delta=args.delta, transport=args.transport,
                        alpha=args.alpha, n_bootstrap=args.n_bootstrap, random_state=args.random_state,
-                       baselines=not args.no_baselines, rounds=args.rounds, clip=args.clip)
+                       baselines=not args.no_baselines, rounds=args.rounds, clip=args.clip,
+                       secure=args.secure_aggregation, collusion=args.collusion,
+                       min_sites=args.min_sites)
     d = res.to_dict()
     if args.json:
         print(json.dumps(d))
         return 0
-    print(f"federated {d['estimator']} over {d['n_sites']} sites ({d['transport']}): ATE = {d['ate']:.4f} "
+    how = d["transport"] + (", secure aggregation" if d.get("secure_aggregation") else "")
+    print(f"federated {d['estimator']} over {d['n_sites']} sites ({how}): ATE = {d['ate']:.4f} "
           f"[{d['ci_low']:.4f}, {d['ci_high']:.4f}] at epsilon {args.epsilon:g} per site")
+    if d.get("secure_aggregation"):
+        print(f"  threat model: {d['secure_aggregation']['threat_model']}")
     if d["pooled"]:
         p = d["pooled"]
         print(f"  pooled central: {p['ate']:.4f} [{p['ci_low']:.4f}, {p['ci_high']:.4f}]")
