@@ -232,7 +232,8 @@ def test_a_flower_site_repeats_a_retried_round_and_refuses_a_changed_one(registr
 @pytest.mark.slow
 def test_real_flower_deployment_runs_the_aipw_rounds_with_a_killed_site(registry):
     """A SuperLink and 8 SuperNodes on 127.0.0.1 run AIPW's 8 rounds: the same answer as the
-    local run; a SuperNode killed after connecting is excluded and named (about 4 min each)."""
+    local run; a SuperNode dying in the second round (mid-run) is excluded and named (about 4
+    min each)."""
     pytest.importorskip("flwr")
     kw = dict(method="aipw", epsilon=1.0, random_state=5, baselines=False)
     real = federate(registry, transport="grpc", **kw).to_dict()

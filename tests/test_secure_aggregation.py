@@ -181,3 +181,17 @@ def test_flower_secagg_plus_gives_the_local_secure_sum_and_handles_a_dropout(reg
     loc = federate(registry, transport="local", fail=fail, **kw).to_dict()
     assert sim["engine"] == "flower" and sim["n_sites"] == 7 and "C05" in sim["excluded_sites"]
     assert sim["ate"] == loc["ate"] and sim["ci_low"] == loc["ci_low"]
+
+
+@pytest.mark.slow
+def test_real_flower_deployment_runs_secagg_plus_with_a_site_dying_mid_protocol(registry):
+    """A SuperLink and 8 SuperNodes on 127.0.0.1: SecAgg+ over gRPC gives the local secure sum;
+    a SuperNode that dies when asked for its masked vector is removed from the sum and named."""
+    pytest.importorskip("flwr")
+    kw = dict(method="regression", epsilon=1.0, random_state=5, n_bootstrap=50, baselines=False,
+              secure=True, collusion=1, min_sites=6)
+    fail = lambda s: s == "C05"  # noqa: E731
+    real = federate(registry, transport="grpc", fail=fail, **kw).to_dict()
+    loc = federate(registry, transport="local", fail=fail, **kw).to_dict()
+    assert real["transport"] == "grpc" and real["n_sites"] == 7 and "C05" in real["excluded_sites"]
+    assert real["ate"] == loc["ate"]

@@ -6,6 +6,10 @@
 ``rounds``             IPW / AIPW: each round's release at a site, the plan, one answer a round
 ``protocol``           IPW / AIPW: the server drives the rounds, fits the models, estimates
 ``meta``               the baseline: inverse-variance and DerSimonian-Laird meta-analysis
+``secure``             secure aggregation: threat model, noise shares (DDG bound), exact limbs
+``secure_site``        a site's share for SecAgg+, the server's decoded sum
+``flower_secure``      the check round and Flower's SecAgg+ workflow on the server
+``consortium_secure``  :func:`federate` with ``secure=True``
 ``flower_app``         the Flower ClientApp (a site) and ServerApp (the consortium)
 ``flower_rounds``      the rounds of IPW / AIPW as Flower messages (site state per run)
 ``flower_common``      what the two apps share (message type, a site's records, waiting)

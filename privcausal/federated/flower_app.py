@@ -30,7 +30,8 @@ import numpy as np
 __all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app", "to_message",
            "from_content", "wait_for_nodes"]
 
-from privcausal.federated.flower_common import CONNECT_TIMEOUT, QUERY, load_site, site_name, wait_for_nodes
+from privcausal.federated.flower_common import (CONNECT_TIMEOUT, QUERY, crash_if_told, load_site,
+                                                site_name, wait_for_nodes)
 
 
 def to_message(release: Any) -> Any:
@@ -75,6 +76,7 @@ def answer(plan: dict[str, Any], node_config: dict[str, Any],
             from privcausal.federated.flower_secure import check_reply
 
             return check_reply(site)
+        crash_if_told(node_config)
         if fail is not None and fail(site):
             raise RuntimeError("site crashed")
         seed = plan.get(f"seed-{site}")
@@ -140,7 +142,7 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
     t0 = time.perf_counter()
     nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
     releases, refused = [], {}
-    todo = nodes
+    todo, answered = nodes, set()
     for _ in range(2):  # one retry for the nodes that failed or did not answer
         msgs = [Message(RecordDict({"plan": ConfigRecord(plan)}), dst_node_id=n,
                         message_type=QUERY) for n in todo]
@@ -155,10 +157,15 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
                 refused[got[0]] = got[1]
             else:
                 releases.append(got)
+        answered |= ok
         todo = [n for n in todo if n not in ok]
+        if todo:  # a node that left the federation meanwhile (its SuperNode died) is not retried
+            live = set(grid.get_node_ids())
+            todo = [n for n in todo if n in live]
         if not todo:
             break
-    out.update(releases=releases, refused=refused, failed_nodes=todo, nodes=len(nodes), rounds=1,
+    out.update(releases=releases, refused=refused, failed_nodes=[n for n in nodes if n not in answered],
+               nodes=len(nodes), rounds=1,
                seconds=time.perf_counter() - t0)
 
 

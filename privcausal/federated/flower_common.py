@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QUERY", "load_site", "site_name", "wait_for_nodes"]
+__all__ = ["QUERY", "load_site", "site_name", "wait_for_nodes", "crash_if_told"]
 
 QUERY = "query"
 
@@ -50,3 +50,14 @@ def wait_for_nodes(grid: Any, timeout: float, expected: int | None) -> list[int]
             break
         time.sleep(0.5)
     return nodes
+
+
+def crash_if_told(node_config: dict[str, Any]) -> None:
+    """A SuperNode started with ``--node-config 'crash="1"'`` (tests, dry runs of a dropout) dies
+    when asked for a release: the ClientApp kills its own process group (SuperNode included),
+    so the site drops out mid-run, after the server has sent it the query."""
+    if str(node_config.get("crash", "")) == "1":
+        import os
+        import signal
+
+        os.killpg(os.getpgrp(), signal.SIGKILL)

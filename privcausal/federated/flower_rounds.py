@@ -65,6 +65,10 @@ def answer_round(plan: Mapping[str, Any], payload: Mapping[str, np.ndarray],
         replies = {s: {k: a.numpy() for k, a in state[f"{STATE_KEY}-{s}"].items()}
                    for s in answered if f"{STATE_KEY}-{s}" in state}
         rp = plan_from_config(plan, data.domain)
+        if step != rp.steps[0]:
+            from privcausal.federated.flower_common import crash_if_told
+
+            crash_if_told(node_config)
         if fail is not None and fail(site) and step != rp.steps[0]:
             raise RuntimeError("site crashed")
         seed = plan.get(f"seed-{site}")

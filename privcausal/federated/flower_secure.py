@@ -45,7 +45,7 @@ def answer_secure(content: Any, node_config: dict[str, Any],
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
     import flwr.compat.common.recorddict_compat as compat
 
-    from privcausal.federated.flower_common import load_site
+    from privcausal.federated.flower_common import crash_if_told, load_site
     from privcausal.federated.secure import SecureAggregation
     from privcausal.federated.secure_site import secure_release
 
@@ -54,6 +54,7 @@ def answer_secure(content: Any, node_config: dict[str, Any],
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         data, site = load_site(node_config, plan)
+    crash_if_told(node_config)
     if fail is not None and fail(site):
         raise RuntimeError("site crashed")
     sec = SecureAggregation(**plan["secure"])

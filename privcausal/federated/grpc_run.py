@@ -67,8 +67,9 @@ def run_grpc(parts: dict[str, Any], plan: dict[str, Any], folder: Path, *,
              fail: Callable[[str], bool] | None = None, timeout: float = 300.0) -> dict[str, Any]:
     """Run the federation over gRPC on 127.0.0.1 and return what the ServerApp collected.
 
-    ``fail(site)``: those sites' SuperNodes are killed once they have connected (a site that
-    drops out mid-run).
+    ``fail(site)``: those sites' SuperNodes die mid-run, when the server first asks them for a
+    release (one-shot), in the second round (IPW / AIPW) or in SecAgg+'s masked-vector stage
+    (their ClientApp kills its SuperNode's process group: :func:`.flower_common.crash_if_told`).
     """
     from privcausal.federated.partitions import write_partitions
     from privcausal.federated.fab import releases_from_json
@@ -105,20 +106,18 @@ def run_grpc(parts: dict[str, Any], plan: dict[str, Any], folder: Path, *,
         for i, site in enumerate(parts):
             cfg = {"data": str(Path(loc["data_dir"]) / f"site-{i}.csv"), "domain": loc["domain"],
                    "site": site}
+            if fail is not None and fail(site):
+                cfg["crash"] = "1"
             nodes[site] = start([_bin("flower-supernode"), "--insecure", "--superlink",
                                  f"127.0.0.1:{port}", "--node-config", _node_config(cfg),
                                  "--port", str(_free_port())], f"supernode-{i}")
         run_cfg = {"plan": json.dumps({**plan, "domain": loc["domain"]}), "out": str(out_file),
-                   "timeout": 120.0 if plan.get("method") in ("ipw", "aipw") else 30.0,
+                   "timeout": 120.0 if plan.get("method") in ("ipw", "aipw") or plan.get("secure")
+                   else 30.0,
                    "expected": len(parts)}
         overrides = folder / "run_config.toml"  # a file: the plan is JSON, with quotes and spaces
         overrides.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in run_cfg.items()))
         app = app_folder(folder)
-        if fail is not None:  # kill the failing sites' nodes once they have had time to connect
-            time.sleep(3.0)
-            for site, p in nodes.items():
-                if fail(site):
-                    os.killpg(p.pid, signal.SIGKILL)
         t0 = time.perf_counter()
         run = subprocess.run([_bin("flwr"), "run", str(app), "local", "--stream", "--run-config",
                               str(overrides)], env=env, cwd=folder, capture_output=True, text=True,
