@@ -3,12 +3,16 @@
 The same registry, plan and seeds over ``local`` (the site and server code in one process),
 ``simulation`` (Flower's simulation engine) and ``grpc`` (a real Flower SuperLink and one
 SuperNode per site on 127.0.0.1, started and shut down by the run), for the one-shot regression
-adjustment and the multi-round AIPW. No baselines (they are the same on every transport).
+adjustment and the multi-round AIPW (and, as ``regression-secure``, the regression through
+Flower's SecAgg+ with one colluding site assumed: a check round, then SecAgg+'s four stages).
+No baselines (they are the same on every transport).
 
 Run::
 
     python experiments/federated_transports.py                  # n = 20,000, 8 sites
     python experiments/federated_transports.py --n 4000 --methods aipw
+    python experiments/federated_transports.py --methods regression-secure \
+        --out experiments/federated_transports_secure.md
 
 Writes ``experiments/federated_transports.md``.
 """
@@ -48,8 +52,10 @@ def main() -> None:
         ref = None
         for transport in args.transports.split(","):
             t0 = time.perf_counter()
-            d = federate(data, method=method, epsilon=args.epsilon, transport=transport,
-                         random_state=3, n_bootstrap=200, baselines=False).to_dict()
+            secure = {"secure": True, "collusion": 1} if method.endswith("-secure") else {}
+            d = federate(data, method=method.removesuffix("-secure"), epsilon=args.epsilon,
+                         transport=transport, random_state=3, n_bootstrap=200, baselines=False,
+                         **secure).to_dict()
             secs = time.perf_counter() - t0
             ref = d if ref is None else ref
             same = d["ate"] == ref["ate"] and d["ci_low"] == ref["ci_low"]
@@ -59,7 +65,8 @@ def main() -> None:
                   flush=True)
     lines = [
         "# Federated runs over each transport: wall time", "",
-        f"Command: `python experiments/federated_transports.py --n {args.n} --sites {args.sites}`", "",
+        f"Command: `python experiments/federated_transports.py --n {args.n} --sites {args.sites} "
+        f"--methods {args.methods}`", "",
         f"Simulated registry, n = {args.n:,}, {args.sites} sites, epsilon {args.epsilon:g} per site, "
         f"seeded noise; {os.cpu_count()} CPUs; load average {start} at the start, {load()} at the end. "
         "Seconds: the whole `federate` call (for grpc: starting the SuperLink and the SuperNodes, "
