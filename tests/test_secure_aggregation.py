@@ -81,7 +81,7 @@ def test_with_noise_a_share_decodes_to_noisy_values_and_the_laplace_parts_are_wh
     assert not np.allclose(one["sum_x"][1], ex["arms"][1]["sx"])  # a share is noisy, never exact
 
 
-@pytest.mark.parametrize("honest", [2, 7, 39])
+@pytest.mark.parametrize("honest", [1, 2, 7, 39])
 @pytest.mark.parametrize("eps", [0.5, 4.0])
 def test_honest_shares_add_up_to_the_central_zcdp(registry, honest, eps):
     """The distributed discrete Gaussian bound of ``honest`` shares, block by block, is at most
@@ -157,6 +157,8 @@ def test_secure_result_states_the_threat_model_and_names_a_dropout(registry):
     assert r["n_sites"] == 8 and "honest-but-curious" in r["guarantee"]
     sa = r["secure_aggregation"]
     assert sa["honest"] == 7 and sa["fallback_epsilon"] > 1.0 and r["receipt"]["epsilon"] <= 1.0 + 1e-9
+    assert sa["threshold"] == 8  # = min_sites: SecAgg+ cannot unmask a sum of fewer sites
+    assert "32 bits" in sa["threat_model"]  # Flower 1.42's mask seeds: stated, not hidden
     assert any("threat model" in n for n in r["receipt"]["notes"])
     plain = federate(registry, transport="local", **kw).to_dict()
     assert r["ci_high"] - r["ci_low"] < plain["ci_high"] - plain["ci_low"]  # the point of it

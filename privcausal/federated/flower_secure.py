@@ -49,19 +49,25 @@ def answer_secure(content: Any, node_config: dict[str, Any],
     from privcausal.federated.secure import SecureAggregation
     from privcausal.federated.secure_site import secure_release
 
+    from privcausal.federated.site import refusal_reason
+
     fitins = compat.recorddict_to_fitins(content, keep_input=True)
     plan = json.loads(str(fitins.config["plan"]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data, site = load_site(node_config, plan)
-    crash_if_told(node_config)
-    if fail is not None and fail(site):
-        raise RuntimeError("site crashed")
-    sec = SecureAggregation(**plan["secure"])
-    seed = plan.get(f"seed-{site}")
-    share = secure_release(data, str(plan["method"]), float(plan["epsilon"]), float(plan["delta"]),
-                           site=site, secure=sec, random_state=None if seed is None else int(seed),
-                           drop=tuple(json.loads(str(plan.get("drop", "[]")))))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, site = load_site(node_config, plan)
+        crash_if_told(node_config)
+        if fail is not None and fail(site):
+            raise RuntimeError("site crashed")
+        sec = SecureAggregation(**plan["secure"])
+        seed = plan.get(f"seed-{site}")
+        share = secure_release(data, str(plan["method"]), float(plan["epsilon"]),
+                               float(plan["delta"]), site=site, secure=sec,
+                               random_state=None if seed is None else int(seed),
+                               drop=tuple(json.loads(str(plan.get("drop", "[]")))))
+    except Exception as e:  # the server reads the error: its words, no number (refusal_reason)
+        raise RuntimeError(refusal_reason(e)) from None
     res = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.asarray(share.limbs)]), 1, {})
     return compat.fitres_to_recorddict(res, keep_input=False)
 

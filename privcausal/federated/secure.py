@@ -117,15 +117,20 @@ class SecureAggregation:
 
     @property
     def threshold(self) -> int:
-        """SecAgg+ reconstruction threshold: more shares than the colluders hold."""
-        return max(2, int(self.collusion) + 1)
+        """SecAgg+ reconstruction threshold: ``min_sites``. Below it no site's masks can be
+        removed, so a sum of fewer sites is never revealed, not only discarded afterwards (and
+        it exceeds the shares the colluders hold)."""
+        return max(2, int(self.min_sites))
 
     def threat_model(self) -> str:
         return (f"honest-but-curious server colluding with at most {self.collusion} site(s); the sum "
                 f"is used only if at least {self.min_sites} of {self.sites} sites' vectors entered "
                 f"it, so the noise of at least {self.honest} honest site(s) is in it; the server "
                 "sees only the sum (Flower SecAgg+, reconstruction threshold "
-                f"{self.threshold})")
+                f"{self.threshold}, so a smaller sum cannot be unmasked); the masks' computational "
+                "security is Flower 1.42's (its pseudo_rand_gen seeds each mask with 32 bits): "
+                "against a server that brute-forces them each share is protected by its own noise "
+                "only (the fallback epsilon)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"sites": int(self.sites), "collusion": int(self.collusion),
@@ -137,9 +142,9 @@ class SecureAggregation:
 def share_plan(plan: Any, method: str, honest: int) -> Any:
     """The plan of one site's share: the Gaussian blocks' sd over ``sqrt(honest)`` (inflated by
     ``SHARE_MARGIN``); the Laplace releases unchanged. ``dim`` has no Gaussian block."""
-    if method == "dim" or honest == 1 or getattr(plan, "sigma", 0.0) == 0:
+    if method == "dim" or getattr(plan, "sigma", 0.0) == 0:
         return plan
-    r = math.sqrt(honest) / (1.0 + SHARE_MARGIN)
+    r = math.sqrt(honest) / (1.0 + SHARE_MARGIN)  # inflated also at honest = 1 (check_shares)
     return dataclasses.replace(plan, sd={k: v / r for k, v in plan.sd.items()}, sigma=plan.sigma / r)
 
 
@@ -185,9 +190,9 @@ def encode(arrays: Mapping[str, np.ndarray], keys: list[tuple[str, tuple[int, ..
     if exact and not np.array_equal(K, scaled):
         raise DataValidationError("a released value is off the plan's lattice (a bug: refusing "
                                   "to round a noisy release before secure aggregation)")
-    if np.any(np.abs(K) >= OFFSET / 2):
+    if np.any(np.abs(K) >= 2.0**53):  # beyond, a site's release was rounded to a double
         raise DataValidationError("a released value is too large for the secure-aggregation "
-                                  "transport")
+                                  "transport (its lattice integer is 2^53 or more)")
     U = (K.astype(np.int64) + np.int64(OFFSET // 2)).astype(np.uint64) + np.uint64(OFFSET // 2)
     mask = np.uint64(2**LIMB_BITS - 1)
     limbs = [((U >> np.uint64(LIMB_BITS * i)) & mask).astype(np.float64) for i in range(LIMBS)]

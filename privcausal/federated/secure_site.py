@@ -49,17 +49,25 @@ def secure_receipt(method: str, plan: Any, epsilon: float, delta: float, site: s
                    noise_description: str, secure: SecureAggregation) -> dict[str, Any]:
     """The receipt of a site's part in a secure sum: the central plan's events (what the sum
     spends, under the threat model) and the fallback epsilon of one share seen alone."""
-    fb = fallback_epsilon(plan, method, secure.honest, epsilon, delta) if math.isfinite(epsilon) \
-        else math.inf
-    notes = (f"per-site guarantee: add/remove one record of site {site}, for the secure sum, under "
-             f"this threat model: {secure.threat_model()}",
-             "Gaussian blocks: each site adds a discrete Gaussian share of 1/"
-             f"{secure.honest} of the variance; the sum of {secure.honest} shares is accounted by the "
-             "distributed discrete Gaussian bound (Kairouz, Liu, Steinke 2021), checked to be within "
-             "the central release's zCDP; Laplace releases (counts, sums) are whole at every site",
-             f"if more sites collude, the guarantee degrades; a share seen alone is ({fb:.4g}, "
-             f"{delta:.3g})-DP (fallback)")
-    r = site_receipt(method, plan, epsilon, delta, site, noise_description, notes=notes)
+    noisy = math.isfinite(epsilon)
+    fb = fallback_epsilon(plan, method, secure.honest, epsilon, delta) if noisy else math.inf
+    notes = [f"per-site guarantee: add/remove one record of site {site}, for the secure sum, under "
+             f"this threat model: {secure.threat_model()}"]
+    if not noisy:
+        notes.append("epsilon = inf: no noise and no privacy claim; secure aggregation only hides "
+                     "the sites' exact statistics from the server")
+    elif method == "dim":
+        notes.append("difference in means: Laplace releases only, whole at every site (secure "
+                     "aggregation hides them from the server; it does not make them more accurate)")
+    else:
+        notes += ["Gaussian blocks: each site adds a discrete Gaussian share of 1/"
+                  f"{secure.honest} of the variance; the sum of {secure.honest} shares is accounted "
+                  "by the distributed discrete Gaussian bound (Kairouz, Liu, Steinke 2021), checked "
+                  "to be within the central release's zCDP; Laplace releases (counts, sums) are "
+                  "whole at every site",
+                  f"if more sites collude, or the masks are broken, the guarantee degrades; a share "
+                  f"seen alone is ({fb:.4g}, {delta:.3g})-DP (fallback)"]
+    r = site_receipt(method, plan, epsilon, delta, site, noise_description, notes=tuple(notes))
     r["secure_aggregation"] = {**secure.to_dict(), "fallback_epsilon": fb}
     return r
 
