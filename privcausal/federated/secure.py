@@ -7,10 +7,11 @@ vector, only its **share**.
 
 Threat model (what the receipt states): the server is honest but curious (it follows the
 protocol and tries to learn from what it sees); at most ``collusion`` = t sites collude with
-it (they pool their own vectors and noise with it); the sum is used only if at least
-``min_sites`` sites' vectors entered it (the server discards it otherwise; an honest-but-curious
-server follows that rule). Then at least ``h = min_sites - t`` honest sites' noise is in the
-sum, and each site adds ``1 / h`` of the Gaussian blocks' variance:
+it (they pool their own vectors and noise with it); a sum is revealed only if at least
+``min_sites`` sites' vectors entered it: SecAgg+'s reconstruction threshold is ``min_sites``,
+so with fewer sites no mask can be removed. Then at least ``h = min_sites - t`` honest sites'
+noise is in any sum the server sees, and each site adds ``1 / h`` of the Gaussian blocks'
+variance:
 
 * the **Gaussian blocks** (regression: ``sum x``, the Gram entries, ``sum x u``, ``sum u^2``)
   carry a discrete Gaussian share ``N_Z(0, s2)`` on the block's lattice, with ``h * s2`` lattice
@@ -29,7 +30,9 @@ sum, and each site adds ``1 / h`` of the Gaussian blocks' variance:
 
 If more than t sites collude, the guarantee degrades with the honest sites left; with none
 left (a site's vector seen alone) it is the ``fallback`` epsilon of the receipt, that of one
-share.
+share. The same holds against a server that breaks the masks: Flower 1.42 expands every mask
+from a 32-bit seed (``pseudo_rand_gen`` folds the key to 32 bits, and its base64 keys leave
+28), so the masking is computationally weak; the noise shares are what the receipt counts on.
 
 **Exact sums.** Every released number is a lattice point ``K 2^k`` of its block. A site sends
 the integers ``K 2^(k - E)`` on the finest lattice ``2^E`` of the plan (public), offset to be
