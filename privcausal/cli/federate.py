@@ -16,7 +16,7 @@ examples:
   privcausal federate --data trauma --sites 40 --estimator dim --epsilon 0.5 --transport local
   privcausal federate --data trauma --sites 8 --estimator regression --transport grpc --json
   privcausal federate --data trauma --n 20000 --sites 8 --estimator aipw --epsilon 4 --transport local
-  privcausal federate --data trauma --n 20000 --sites 40 --estimator regression --secure-aggregation \
+  privcausal federate --data trauma --n 20000 --sites 40 --estimator regression --secure-aggregation \\
       --collusion 2 --min-sites 36 --transport simulation --json
   privcausal federate --data registry.csv --treatment txa --outcome death --domain registry.toml \\
       --site-column hospital --estimator regression --epsilon 1
