@@ -18,7 +18,7 @@ correction (the estimate and its draws are the same).
 
 Run::
 
-    OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 20     # about 20 minutes here
+    OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 20     # about 25 minutes here
     python experiments/federated_ate.py --reps 2 --quick                 # a smoke run
 
 Writes ``experiments/federated_ate.csv`` and ``.md``.
