@@ -88,13 +88,13 @@ def test_dim_covers_a_continuous_outcome():
 
 
 def test_regression_covers_on_a_confounded_study():
-    reps = 40
+    reps = 30  # 40 until stop 25; the 500-repetition version is under -m slow
     hits = covered(lambda g: linear(2000, g), RegressionAdjustment, 1.0, reps, 3, n_bootstrap=400)
     assert hits >= accept(reps)
 
 
 def test_twin_interval_covers_sampling_error():
-    reps = 40
+    reps = 30
     hits = covered(lambda g: linear(2000, g), RegressionAdjustment, math.inf, reps, 4, n_bootstrap=400)
     assert hits >= accept(reps)
 

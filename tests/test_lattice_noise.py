@@ -183,7 +183,7 @@ def test_precision_test_flags_the_old_float_dim_release(monkeypatch):
     assert r.audit.violation and r.audit.precision_lower > 2.5
 
 
-@pytest.mark.parametrize("name,samples", [("dim", 40_000), ("regression-adjusted", 4_000),
+@pytest.mark.parametrize("name,samples", [("dim", 40_000), ("regression-adjusted", 2_000),
                                           ("ipw-ht", 800)])
 def test_precision_test_on_each_estimators_released_statistics(name, samples):
     """Every estimator audit runs the precision test on the raw released statistics; on the

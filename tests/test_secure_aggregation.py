@@ -100,7 +100,7 @@ def test_honest_shares_add_up_to_the_central_zcdp(registry, honest, eps):
         check_shares(plan, bad, honest)
 
 
-@pytest.mark.parametrize("samples", [2_000, pytest.param(20_000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("samples", [1_000, pytest.param(20_000, marks=pytest.mark.slow)])
 def test_the_sum_of_two_honest_shares_audited_at_or_below_the_claim(samples):
     """Two honest sites' shares summed (the least noise the threat model allows with h = 2), the
     target site on worst-moving neighbours: the audit's certified bound is at or below epsilon."""
@@ -171,23 +171,24 @@ def test_secure_result_states_the_threat_model_and_names_a_dropout(registry):
         federate(registry, transport="local", secure=True, method="aipw", baselines=False)
 
 
-def _flower_against_local(registry, transport):
-    """The secure regression over a Flower transport and locally, site C05 failing mid-protocol."""
+def _flower_against_local(registry, transport) -> bool:
+    """The secure regression over a Flower transport and locally, site C05 failing mid-protocol:
+    whether Flower's run names C05, keeps the other 7 and gives the local estimate bit for bit."""
     pytest.importorskip("flwr")
     kw = dict(method="regression", epsilon=1.0, random_state=5, n_bootstrap=50, baselines=False,
               secure=True, collusion=1, min_sites=6, fail=lambda s: s == "C05")
     got = federate(registry, transport=transport, **kw).to_dict()
     loc = federate(registry, transport="local", **kw).to_dict()
-    assert got["engine"] == "flower" and got["transport"] == transport
-    assert got["n_sites"] == 7 and "C05" in got["excluded_sites"]
-    assert got["ate"] == loc["ate"] and got["ci_low"] == loc["ci_low"]
+    return (got["engine"] == "flower" and got["transport"] == transport and got["n_sites"] == 7
+            and "C05" in got["excluded_sites"] and got["ate"] == loc["ate"]
+            and got["ci_low"] == loc["ci_low"])
 
 
 def test_flower_secagg_plus_gives_the_local_secure_sum_and_handles_a_dropout(registry):
     """Flower's simulation engine running SecAgg+ (8 virtual SuperNodes): the same estimate as
     the local secure sum, bit for bit; a site crashing mid-protocol is removed from the sum by
     SecAgg+ (its masks recovered from the others' shares) and named."""
-    _flower_against_local(registry, "simulation")
+    assert _flower_against_local(registry, "simulation")
 
 
 @pytest.mark.slow
@@ -195,4 +196,4 @@ def test_real_flower_deployment_runs_secagg_plus_with_a_site_dying_mid_protocol(
     """A SuperLink and 8 SuperNodes on 127.0.0.1: SecAgg+ over gRPC gives the local secure sum;
     a SuperNode that dies when asked for its masked vector is removed from the sum and named
     (about 3.5 minutes: SecAgg+ waits its 120 s timeout for the dead site)."""
-    _flower_against_local(registry, "grpc")
+    assert _flower_against_local(registry, "grpc")
