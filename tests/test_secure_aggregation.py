@@ -195,5 +195,5 @@ def test_flower_secagg_plus_gives_the_local_secure_sum_and_handles_a_dropout(reg
 def test_real_flower_deployment_runs_secagg_plus_with_a_site_dying_mid_protocol(registry):
     """A SuperLink and 8 SuperNodes on 127.0.0.1: SecAgg+ over gRPC gives the local secure sum;
     a SuperNode that dies when asked for its masked vector is removed from the sum and named
-    (about 3.5 minutes: SecAgg+ waits its 120 s timeout for the dead site)."""
+    (about 3 minutes: SecAgg+ waits its 120 s timeout for the dead site)."""
     assert _flower_against_local(registry, "grpc")
