@@ -191,6 +191,16 @@ def test_flower_secagg_plus_gives_the_local_secure_sum_and_handles_a_dropout(reg
     assert _flower_against_local(registry, "simulation")
 
 
+def test_flower_secagg_plus_cannot_unmask_a_sum_of_fewer_than_min_sites(registry):
+    """min_sites = all 8 and one site crashing mid-protocol: SecAgg+ (threshold 8) halts before
+    unmasking, so no sum of 7 sites is ever formed at the server, not merely discarded."""
+    pytest.importorskip("flwr")
+    with pytest.raises(DataValidationError, match="halted before unmasking"):
+        federate(registry, method="regression", epsilon=1.0, random_state=5, n_bootstrap=20,
+                 baselines=False, transport="simulation", secure=True, collusion=1,
+                 fail=lambda s: s == "C05")
+
+
 @pytest.mark.slow
 def test_real_flower_deployment_runs_secagg_plus_with_a_site_dying_mid_protocol(registry):
     """A SuperLink and 8 SuperNodes on 127.0.0.1: SecAgg+ over gRPC gives the local secure sum;

@@ -30,8 +30,8 @@ import numpy as np
 __all__ = ["make_client_app", "make_server_app", "serve", "answer", "client_app", "to_message",
            "from_content", "wait_for_nodes"]
 
-from privcausal.federated.flower_common import (CONNECT_TIMEOUT, QUERY, crash_if_told, load_site,
-                                                site_name, wait_for_nodes)
+from privcausal.federated.flower_common import (CONNECT_TIMEOUT, ask_nodes, crash_if_told,
+                                                load_site, site_name, wait_for_nodes)
 
 
 def to_message(release: Any) -> Any:
@@ -124,8 +124,6 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
           expected: int | None = None, context: Any = None) -> None:
     """The consortium's round on ``grid``: query every node, retry once, collect into ``out``
     (with ``plan["secure"]``: :func:`privcausal.federated.flower_secure.serve_secure`)."""
-    from flwr.app import ConfigRecord, Message, RecordDict
-
     from privcausal.federated.rounds import ROUND_METHODS
 
     if plan.get("secure"):
@@ -142,30 +140,14 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
     t0 = time.perf_counter()
     nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
     releases, refused = [], {}
-    todo, answered = nodes, set()
-    for _ in range(2):  # one retry for the nodes that failed or did not answer
-        msgs = [Message(RecordDict({"plan": ConfigRecord(plan)}), dst_node_id=n,
-                        message_type=QUERY) for n in todo]
-        replies = list(grid.send_and_receive(msgs, timeout=timeout))
-        ok = set()
-        for r in replies:
-            if r.has_error():
-                continue
-            ok.add(r.metadata.src_node_id)
-            got = from_content(r.content)
-            if isinstance(got, tuple):
-                refused[got[0]] = got[1]
-            else:
-                releases.append(got)
-        answered |= ok
-        todo = [n for n in todo if n not in ok]
-        if todo:  # a node that left the federation meanwhile (its SuperNode died) is not retried
-            live = set(grid.get_node_ids())
-            todo = [n for n in todo if n in live]
-        if not todo:
-            break
-    out.update(releases=releases, refused=refused, failed_nodes=[n for n in nodes if n not in answered],
-               nodes=len(nodes), rounds=1,
+    got, failed = ask_nodes(grid, nodes, plan, timeout)
+    for _, content in got:
+        rel = from_content(content)
+        if isinstance(rel, tuple):
+            refused[rel[0]] = rel[1]
+        else:
+            releases.append(rel)
+    out.update(releases=releases, refused=refused, failed_nodes=failed, nodes=len(nodes), rounds=1,
                seconds=time.perf_counter() - t0)
 
 

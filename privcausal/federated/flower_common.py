@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QUERY", "load_site", "site_name", "wait_for_nodes", "crash_if_told"]
+__all__ = ["QUERY", "load_site", "site_name", "wait_for_nodes", "crash_if_told", "ask_nodes"]
 
 QUERY = "query"
 
@@ -61,3 +61,29 @@ def crash_if_told(node_config: dict[str, Any]) -> None:
         import signal
 
         os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def ask_nodes(grid: Any, nodes: list[int], plan: dict[str, Any], timeout: float
+              ) -> tuple[list[tuple[int, Any]], list[int]]:
+    """Send ``plan`` (ConfigRecord values) as a ``query`` to every node, retry once the nodes
+    that did not answer and are still connected; the answers ``(node, content)`` and the nodes
+    that never answered."""
+    from flwr.app import ConfigRecord, Message, RecordDict
+
+    got: list[tuple[int, Any]] = []
+    answered: set[int] = set()
+    todo = list(nodes)
+    for _ in range(2):
+        msgs = [Message(RecordDict({"plan": ConfigRecord(plan)}), dst_node_id=n,
+                        message_type=QUERY) for n in todo]
+        for r in grid.send_and_receive(msgs, timeout=timeout):
+            if not r.has_error():
+                answered.add(r.metadata.src_node_id)
+                got.append((r.metadata.src_node_id, r.content))
+        todo = [n for n in todo if n not in answered]
+        if todo:  # a node that left the federation meanwhile (its SuperNode died) is not retried
+            live = set(grid.get_node_ids())
+            todo = [n for n in todo if n in live]
+        if not todo:
+            break
+    return got, [n for n in nodes if n not in answered]

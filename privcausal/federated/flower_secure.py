@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 __all__ = ["serve_secure", "answer_secure", "check_reply"]
 
-from privcausal.federated.flower_common import CONNECT_TIMEOUT, QUERY, wait_for_nodes
+from privcausal.federated.flower_common import CONNECT_TIMEOUT, ask_nodes, wait_for_nodes
 
 
 def check_reply(site: str) -> Any:
@@ -73,31 +73,19 @@ def answer_secure(content: Any, node_config: dict[str, Any],
 
 
 def _check_round(grid: Any, plan: dict[str, Any], nodes: list[int], timeout: float
-                 ) -> tuple[dict[int, str], dict[str, str], set[int]]:
+                 ) -> tuple[dict[int, str], dict[str, str], list[int]]:
     """The sites that accepted (node id -> name), those that refused (name -> reason), and the
-    nodes that answered at all."""
-    from flwr.app import ConfigRecord, Message, RecordDict
-
+    nodes that never answered."""
     names: dict[int, str] = {}
     refused: dict[str, str] = {}
-    answered: set[int] = set()
-    todo = list(nodes)
-    for _ in range(2):  # one retry, as for a one-shot query
-        msgs = [Message(RecordDict({"plan": ConfigRecord({**_flat(plan), "check": True})}),
-                        dst_node_id=n, message_type=QUERY) for n in todo]
-        for r in grid.send_and_receive(msgs, timeout=timeout):
-            if r.has_error():
-                continue
-            answered.add(r.metadata.src_node_id)
-            meta = dict(r.content["meta"])
-            if meta.get("ok"):
-                names[r.metadata.src_node_id] = str(meta["site"])
-            else:
-                refused[str(meta.get("site"))] = str(meta.get("reason"))
-        todo = [n for n in todo if n not in answered]
-        if not todo:
-            break
-    return names, refused, answered
+    got, failed = ask_nodes(grid, nodes, {**_flat(plan), "check": True}, timeout)
+    for node, content in got:
+        meta = dict(content["meta"])
+        if meta.get("ok"):
+            names[node] = str(meta["site"])
+        else:
+            refused[str(meta.get("site"))] = str(meta.get("reason"))
+    return names, refused, failed
 
 
 def _flat(plan: dict[str, Any]) -> dict[str, Any]:
@@ -140,8 +128,7 @@ def serve_secure(grid: Any, context: Any, plan: dict[str, Any], out: dict[str, A
 
     t0 = time.perf_counter()
     nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
-    names, refused, answered = _check_round(grid, plan, nodes, timeout)
-    failed = [n for n in nodes if n not in answered]
+    names, refused, failed = _check_round(grid, plan, nodes, timeout)
     want = dict(plan["secure"])
     out.update(releases=[], refused=refused, failed_nodes=failed, nodes=len(nodes), rounds=2,
                secure_sum=None, contributors=[], dropped=[])
@@ -167,7 +154,11 @@ def serve_secure(grid: Any, context: Any, plan: dict[str, Any], out: dict[str, A
     dropped = [names[n] for n in sorted(names) if names[n] not in got]
     out.update(contributors=got, dropped=dropped, secure=sec.to_dict(),
                seconds=time.perf_counter() - t0)
-    if strategy.mean is None or len(got) < sec.min_sites:
+    if strategy.mean is None:  # SecAgg+ halted before unmasking: no sum was ever formed
+        out["error"] = (f"SecAgg+ halted before unmasking (fewer than its threshold "
+                        f"{sec.threshold} of sites): no sum was revealed")
+        return
+    if len(got) < sec.min_sites:
         out["error"] = (f"{len(got)} site(s) entered the secure sum, fewer than min_sites "
                         f"{sec.min_sites}: the sum is discarded")
         return
