@@ -63,9 +63,18 @@ for _base, _cls in (("ipw", "InversePropensityWeighting"), ("aipw", "AugmentedIP
         (("knots", 5),))
     ESTIMATORS[f"{_base}-spline-np"] = EstimatorSpec(
         f"privcausal.estimators.{_base}", _cls, False, f"non-private twin of {_base}-spline", (("knots", 5),))
+# Private nuisances that are networks: DP-SGD propensity and outcome networks (one hidden layer
+# of 16 ReLU units) on the same folds (privcausal.estimators.network_nuisance).
+ESTIMATORS["aipw-mlp"] = EstimatorSpec(
+    "privcausal.estimators.aipw", "AugmentedIPW", True,
+    "cross-fitted AIPW with DP-SGD nuisance networks (MLP 16 ReLU), noise on the final aggregate",
+    (("nuisance_recipe", "mlp"),))
+ESTIMATORS["aipw-mlp-np"] = EstimatorSpec(
+    "privcausal.estimators.aipw", "AugmentedIPW", False, "non-private twin of aipw-mlp",
+    (("nuisance_recipe", "mlp"),))
 # Replicated releases: the base on disjoint random groups, an interval from the replicates'
 # spread that includes the nuisance models' noise (privcausal.estimators.replicates).
-for _base in ("ipw", "aipw", "aipw-spline"):
+for _base in ("ipw", "aipw", "aipw-spline", "aipw-mlp"):
     ESTIMATORS[f"{_base}-rep"] = EstimatorSpec(
         "privcausal.estimators.replicates", "ReplicatedATE", True,
         f"{_base} on 4 disjoint random groups (parallel composition), mean with a t interval "

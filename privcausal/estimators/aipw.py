@@ -58,6 +58,7 @@ from privcausal.estimators.ipw import check_clip, hajek_arms, private_mean, seed
 from privcausal.estimators.propensity import PrivateLinearModel, PrivateLogisticModel
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 from privcausal.estimators.nuisance import check_learner, fit_outcome, fit_propensity
+from privcausal.estimators.network_nuisance import fit_network_nuisances, nuisance_recipe
 from privcausal.estimators.overlap import CLIP_COUNT_SHARE, release_clipped_share
 from privcausal.privacy import PrivacyEvent, make_receipt, noise_source, parallel
 from privcausal.privacy.diagnostics import LocalDiagnostics
@@ -69,6 +70,9 @@ __all__ = ["AugmentedIPW"]
 _OUTCOME_MODELS = ("linear", "logistic")
 # Hajek form: share of the aggregate budget for the mean of mu1 - mu0 (the rest: the arms).
 _EFFECT_MEAN_SHARE = 0.2
+# DP-SGD nuisance networks: share of the nuisance budget for the noisy (fold, arm) counts that
+# the networks' gradient sums are divided by.
+_NET_COUNT_SHARE = 0.05
 
 
 def _check_split(split: Any) -> tuple[float, float, float]:
@@ -139,6 +143,14 @@ class AugmentedIPW(ATEEstimator):
         functions on knots placed by its declared bounds (:mod:`privcausal.estimators.basis`),
         which costs no budget (the map is public and keeps the row norm bound) but adds
         ``m - 1`` columns per covariate to the noisy models.
+    nuisance_recipe : None, "mlp", a DPSGDRecipe or a mapping of its fields
+        None (default): the linear models above. Otherwise both nuisances are small networks
+        trained with DP-SGD on the same folds (:mod:`privcausal.estimators.network_nuisance`;
+        "mlp" is its ``NUISANCE_RECIPE``, one hidden layer of 16 ReLU units), so the private
+        AIPW is not bound to linear models; the budget split is the same, 5 % of the nuisance
+        shares buys the noisy (fold, arm) counts the networks' gradient sums are divided by,
+        and delta is split between the two kinds of network. At ``epsilon=inf``: the same
+        networks without clipping or noise.
     """
 
     #: the events depend on epsilon, delta and the declared domain only (see ReplicatedATE)
@@ -166,6 +178,7 @@ class AugmentedIPW(ATEEstimator):
         propensity_learner: Any = None,
         outcome_learner: Any = None,
         knots: int | None = None,
+        nuisance_recipe: Any = None,
     ) -> None:
         self.epsilon = epsilon
         self.delta = delta
@@ -180,6 +193,7 @@ class AugmentedIPW(ATEEstimator):
         self.propensity_learner = propensity_learner
         self.outcome_learner = outcome_learner
         self.knots = knots
+        self.nuisance_recipe = nuisance_recipe
 
     def _fit(self, data: CausalData) -> None:
         K = self.n_folds
@@ -200,8 +214,14 @@ class AugmentedIPW(ATEEstimator):
         delta = float(self.delta)
         prop_learner = check_learner(self.propensity_learner, "propensity", math.isfinite(eps))
         out_learner = check_learner(self.outcome_learner, "outcome", math.isfinite(eps))
-        if kind == "linear" and math.isfinite(eps) and delta <= 0:
-            raise PrivacyParameterError("linear outcome models use the Gaussian mechanism and need delta > 0")
+        recipe = None if self.nuisance_recipe is None else nuisance_recipe(self.nuisance_recipe)
+        if recipe is not None and (prop_learner is not None or out_learner is not None or kind != "linear"):
+            raise PrivacyParameterError(
+                "nuisance_recipe trains DP-SGD networks for both nuisances: give it without "
+                "propensity_learner, outcome_learner or outcome_model='logistic'")
+        if (kind == "linear" or recipe is not None) and math.isfinite(eps) and delta <= 0:
+            raise PrivacyParameterError("the outcome models (noisy sufficient statistics or DP-SGD) use the "
+                                        "Gaussian mechanism and need delta > 0")
 
         # independent streams for folds and bootstrap, release noise, nuisance models
         s_rng, s_noise, s_nuis = independent_streams(self.random_state, 3)
@@ -215,45 +235,54 @@ class AugmentedIPW(ATEEstimator):
         R = data.encoder.row_norm_bound
         folds = rng.integers(0, K, size=data.n)  # i.i.d. per record: add/remove moves one fold
 
-        e_sum = np.zeros(data.n)
-        mu_sum = np.zeros((2, data.n))
-        e_events, mu_events = [], []
-        for k in range(K):
-            fit_idx = folds == k
-            tk, Xk, yk = t[fit_idx], X[fit_idx], y[fit_idx]
-            seed = 7919 * (k + 1)  # the twin's learners: fixed seeds per fold (nothing private)
-            if prop_learner is not None:
-                if tk.min() == tk.max():
-                    raise DataValidationError(f"fold {k + 1} holds one treatment arm only; use fewer folds")
-                e_sum[~fit_idx] += fit_propensity(prop_learner, Xk, tk, X[~fit_idx], seed)
-                e_events.append(PrivacyEvent.non_private(f"propensity learner, fold {k + 1}"))
-            else:
-                prop = PrivateLogisticModel(epsilon=s_e * eps, C=self.C, random_state=nuis_rng)
-                prop.fit(Xk, tk, row_norm_bound=R, label=f"propensity model, fold {k + 1}")
-                e_sum[~fit_idx] += prop.predict_proba(X[~fit_idx])
-                e_events.append(prop.event_)
-            for arm in (0, 1):
-                sel = tk == arm
-                if sel.sum() == 0:
-                    raise DataValidationError(
-                        f"fold {k + 1} holds no record of arm {arm}; use fewer folds or more data"
-                    )
-                label = f"outcome model, arm {arm}, fold {k + 1}"
-                if out_learner is not None:
-                    mu_sum[arm, ~fit_idx] += fit_outcome(out_learner, Xk[sel], yk[sel], X[~fit_idx],
-                                                         seed + arm)
-                    mu_events.append(PrivacyEvent.non_private(label))
-                    continue
-                if kind == "logistic":
-                    mdl = PrivateLogisticModel(epsilon=s_mu * eps, C=self.C, random_state=nuis_rng)
-                    mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, label=label)
-                    pred = mdl.predict_proba(X[~fit_idx])
+        nets = None
+        if recipe is not None:  # DP-SGD networks (privcausal.estimators.network_nuisance)
+            share = _NET_COUNT_SHARE if math.isfinite(eps) else 0.0
+            nets = fit_network_nuisances(
+                X, t, y, folds, K, recipe, outcome=ob, eps_prop=s_e * eps * (1 - share),
+                eps_out=s_mu * eps * (1 - share), eps_count=(s_e + s_mu) * eps * share,
+                delta_prop=delta / 2, delta_out=delta / 2, noise=noise, random_state=nuis_rng)
+            e_sum, mu_sum = nets.e_sum, nets.mu_sum
+        else:
+            e_sum = np.zeros(data.n)
+            mu_sum = np.zeros((2, data.n))
+            e_events, mu_events = [], []
+            for k in range(K):
+                fit_idx = folds == k
+                tk, Xk, yk = t[fit_idx], X[fit_idx], y[fit_idx]
+                seed = 7919 * (k + 1)  # the twin's learners: fixed seeds per fold (nothing private)
+                if prop_learner is not None:
+                    if tk.min() == tk.max():
+                        raise DataValidationError(f"fold {k + 1} holds one treatment arm only; use fewer folds")
+                    e_sum[~fit_idx] += fit_propensity(prop_learner, Xk, tk, X[~fit_idx], seed)
+                    e_events.append(PrivacyEvent.non_private(f"propensity learner, fold {k + 1}"))
                 else:
-                    mdl = PrivateLinearModel(epsilon=s_mu * eps, delta=delta, random_state=nuis_rng)
-                    mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, outcome_bounds=(ob.lower, ob.upper), label=label)
-                    pred = mdl.predict(X[~fit_idx])
-                mu_sum[arm, ~fit_idx] += pred
-                mu_events.append(mdl.event_)
+                    prop = PrivateLogisticModel(epsilon=s_e * eps, C=self.C, random_state=nuis_rng)
+                    prop.fit(Xk, tk, row_norm_bound=R, label=f"propensity model, fold {k + 1}")
+                    e_sum[~fit_idx] += prop.predict_proba(X[~fit_idx])
+                    e_events.append(prop.event_)
+                for arm in (0, 1):
+                    sel = tk == arm
+                    if sel.sum() == 0:
+                        raise DataValidationError(
+                            f"fold {k + 1} holds no record of arm {arm}; use fewer folds or more data"
+                        )
+                    label = f"outcome model, arm {arm}, fold {k + 1}"
+                    if out_learner is not None:
+                        mu_sum[arm, ~fit_idx] += fit_outcome(out_learner, Xk[sel], yk[sel], X[~fit_idx],
+                                                             seed + arm)
+                        mu_events.append(PrivacyEvent.non_private(label))
+                        continue
+                    if kind == "logistic":
+                        mdl = PrivateLogisticModel(epsilon=s_mu * eps, C=self.C, random_state=nuis_rng)
+                        mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, label=label)
+                        pred = mdl.predict_proba(X[~fit_idx])
+                    else:
+                        mdl = PrivateLinearModel(epsilon=s_mu * eps, delta=delta, random_state=nuis_rng)
+                        mdl.fit(Xk[sel], yk[sel], row_norm_bound=R, outcome_bounds=(ob.lower, ob.upper), label=label)
+                        pred = mdl.predict(X[~fit_idx])
+                    mu_sum[arm, ~fit_idx] += pred
+                    mu_events.append(mdl.event_)
 
         e_raw = e_sum / (K - 1)
         e = np.clip(e_raw, clip, 1.0 - clip)
@@ -282,13 +311,13 @@ class AugmentedIPW(ATEEstimator):
             ate = pm.estimate + means[0] - means[1]
             draws = pm.draws + arm_draws[0] - arm_draws[1]
             agg = [*pm.events, *arm_events]
-        events = [
+        events = [*nets.events] if nets is not None else [
             parallel(e_events, f"propensity models on {K} disjoint folds"),
-            parallel(mu_events, f"{kind} outcome models on {K} folds x 2 arms (disjoint)"),
-            *agg,
-            clip_event,
-        ]
+            parallel(mu_events, f"{kind} outcome models on {K} folds x 2 arms (disjoint)")]
+        events += [*agg, clip_event]
         stats["clipped_histogram"] = clip_hist  # [beyond the clip, within it]
+        if nets is not None and nets.cell_counts is not None:
+            stats["cell_counts"] = nets.cell_counts  # noisy (fold, arm) counts: the normalisers
         self.clipped_share_ = clipped_share
         self.ate_ = float(ate)
         self.ate_draws_ = draws
@@ -299,27 +328,33 @@ class AugmentedIPW(ATEEstimator):
                     (("propensity", prop_learner), ("outcome", out_learner)) if x is not None]
         self.privacy_ = make_receipt(
             f"ATE by cross-fitted AIPW ({K} folds, {self.normalization})"
-            + (f", non-private nuisance learners ({'; '.join(flexible)})" if flexible else ""),
+            + (f", non-private nuisance learners ({'; '.join(flexible)})" if flexible else "")
+            + (", DP-SGD nuisance networks" if nets is not None else ""),
             events,
             noise=noise.description,
             delta=delta if any(ev.delta > 0 for ev in events) else None,
             epsilon_budget=eps,
             delta_budget=delta,
             notes=(
-                "nuisance strategy: private nuisance models on disjoint folds (parallel composition "
-                "across folds and arms), sequential with the final aggregate; not the sensitivity "
-                "analysis of Lebeda et al. 2025",
+                *(nets.notes if nets is not None else (
+                    "nuisance strategy: private nuisance models on disjoint folds (parallel composition "
+                    "across folds and arms), sequential with the final aggregate; not the sensitivity "
+                    "analysis of Lebeda et al. 2025",
+                    "propensity: logistic regression by objective perturbation (diffprivlib Vector), "
+                    f"pure epsilon; outcome: {kind} models"
+                    + (" from Gaussian-noised sufficient statistics" if kind == "linear" else
+                       " by objective perturbation"),
+                    "objective perturbation assumes the exact minimiser (L-BFGS run to a tight tolerance)")),
                 f"budget shares (basic composition): propensity {s_e:.3g}, outcome {s_mu:.3g}, "
                 f"aggregate {s_agg:.3g}, count of clipped propensities "
-                f"{s_agg * CLIP_COUNT_SHARE / (1 - CLIP_COUNT_SHARE):.3g} of epsilon",
-                "propensity: logistic regression by objective perturbation (diffprivlib Vector), "
-                f"pure epsilon; outcome: {kind} models"
-                + (" from Gaussian-noised sufficient statistics" if kind == "linear" else
-                   " by objective perturbation"),
-                "objective perturbation assumes the exact minimiser (L-BFGS run to a tight tolerance)",
+                f"{s_agg * CLIP_COUNT_SHARE / (1 - CLIP_COUNT_SHARE):.3g} of epsilon"
+                + (f"; {_NET_COUNT_SHARE:.0%} of the nuisance shares to the noisy (fold, arm) counts, "
+                   "delta split evenly between the two kinds of network"
+                   if nets is not None and nets.cell_counts is not None else ""),
                 f"propensities clipped to [{clip:g}, {1 - clip:g}], outcome predictions to the declared "
                 f"bounds; sensitivity (hi - lo)/clip = {bound:.4g} for the weighted sums",
-                ("nuisance design: linear in each encoded covariate" if knots is None else
+                ("nuisance design: the encoded covariates as the networks' inputs" if nets is not None and knots is None
+                 else "nuisance design: linear in each encoded covariate" if knots is None else
                  f"nuisance design: {knots} hat functions per numeric covariate, knots from the declared "
                  "bounds (public; same row norm bound)"),
                 "folds assigned i.i.d. per record; cross-fitting: each record's nuisances average the "
