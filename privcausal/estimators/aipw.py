@@ -331,7 +331,8 @@ class AugmentedIPW(ATEEstimator):
             + (f", non-private nuisance learners ({'; '.join(flexible)})" if flexible else "")
             + (", DP-SGD nuisance networks" if nets is not None else ""),
             events,
-            noise=noise.description,
+            noise=noise.description + (f"; nuisance networks' DP-SGD noise: {nets.noise}"
+                                       if nets is not None and nets.cell_counts is not None else ""),
             delta=delta if any(ev.delta > 0 for ev in events) else None,
             epsilon_budget=eps,
             delta_budget=delta,

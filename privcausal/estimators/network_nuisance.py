@@ -91,6 +91,8 @@ class NetworkNuisances:
     #: the released noisy (fold, arm) counts, shape (K, 2): the normalisers' basis
     cell_counts: np.ndarray | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    #: the DP-SGD noise source, in words (the trainer's receipt)
+    noise: str = ""
 
 
 def _seed(stream: Any, offset: int) -> Any:
@@ -172,8 +174,10 @@ def fit_network_nuisances(X: np.ndarray, t: np.ndarray, y: np.ndarray, folds: np
          "sum divided by q times the released noisy count of its (fold, arm) cells")
         if private else "non-private twin: the same networks without clipping or noise",
         f"outcome networks: {'binary cross-entropy' if ob.binary else 'squared error on the outcome scaled to [-1, 1] by its declared bounds'}",
+        *((f"DP-SGD noise: {prop.receipt.noise}; drawn in the networks' float precision, not on a "
+           "lattice (the networks are not released; the aggregate is, on a lattice)",) if private else ()),
     )
     cfg = {"architecture": arch, "sampling_rate": q, "steps": int(prop.steps),
            "noise_multiplier_propensity": float(prop.noise_multiplier),
            "noise_multiplier_outcome": float(outm.noise_multiplier)}
-    return NetworkNuisances(e_sum, mu_sum, tuple(events), notes, counts, cfg)
+    return NetworkNuisances(e_sum, mu_sum, tuple(events), notes, counts, cfg, prop.receipt.noise)
