@@ -78,7 +78,14 @@ def _fit(name: str, eps: float, seed: int, data, truth: float) -> tuple[float, f
     if not math.isfinite(eps):
         name = name.replace("-rep", "") + "-np" if not name.endswith("-np") else name
     t = time.perf_counter()
-    est = make_estimator(name, epsilon=eps, delta=1e-6, random_state=seed).fit(data)
+    if name == "aipw-mlp-rep":  # not registered (see privcausal.estimators), built here
+        from privcausal.estimators.aipw import AugmentedIPW
+        from privcausal.estimators.replicates import ReplicatedATE
+
+        est = ReplicatedATE(base=AugmentedIPW(nuisance_recipe="mlp"), n_replicates=4, epsilon=eps,
+                            delta=1e-6, random_state=seed).fit(data)
+    else:
+        est = make_estimator(name, epsilon=eps, delta=1e-6, random_state=seed).fit(data)
     secs = time.perf_counter() - t
     lo, hi = est.ate_interval(0.05)
     return est.ate_ - truth, float(lo <= truth <= hi), hi - lo, secs

@@ -136,5 +136,4 @@ def test_a_recipe_mapping_overrides_the_default_and_is_registered(trauma_small):
     r = nuisance_recipe({"hidden": (8,), "epochs": 2.0})
     assert isinstance(r, DPSGDRecipe) and r.hidden == (8,) and r.sampling_rate == 0.05
     assert ESTIMATORS["aipw-mlp"].private and not ESTIMATORS["aipw-mlp-np"].private
-    rep = make_estimator("aipw-mlp-rep", epsilon=2.0, random_state=0).fit(trauma_small)
-    assert rep.privacy_.epsilon <= 2.0 + 1e-9 and "DP-SGD" in " ".join(rep.privacy_.notes)
+    assert "aipw-mlp-rep" not in ESTIMATORS  # measured: its replicates are too small for the networks
