@@ -173,7 +173,8 @@ class RegressionAdjustment(ATEEstimator):
     #: what the interval accounts for (shown beside it in the demo, the CLI and summary())
     _INTERVAL_COVERS = (
         "sampling and privacy noise (parametric bootstrap of the whole release, plan choice "
-        "included), under a linear outcome model in each arm"
+        "included, its data model's covariance corrected for the noise it carries by SIMEX), "
+        "under a linear outcome model in each arm"
     )
 
     @property
