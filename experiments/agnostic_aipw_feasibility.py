@@ -223,6 +223,24 @@ def sklearn_check(Xs, ys, coef, status, rng, k=3):
     return worst
 
 
+def fit_cells(X, A, Y, index_lists, rng, check):
+    """A propensity fit on each index list and an outcome fit per arm (arm 0, arm 1) on each:
+    ``(propensity coefs, statuses, outcome coefs, statuses, sklearn diff or None)``."""
+    Xs_e = [X[i] for i in index_lists]
+    ys_e = [A[i] for i in index_lists]
+    Xs_m, ys_m = [], []
+    for i in index_lists:
+        for arm in (0, 1):
+            sel = i[A[i] == arm]
+            Xs_m.append(X[sel])
+            ys_m.append(Y[sel])
+    ce, se = fit_logistic_batch(Xs_e, ys_e)
+    cm, sm = fit_logistic_batch(Xs_m, ys_m)
+    diff = (np.maximum(sklearn_check(Xs_e, ys_e, ce, se, rng), sklearn_check(Xs_m, ys_m, cm, sm, rng))
+            if check else None)
+    return ce, se, cm, sm, diff
+
+
 # ------------------------------------------------------------------ (1) subsample and aggregate
 def subsample_aggregate(d, K, rng, check):
     """Per-group non-private cross-fitted AIPW; returns (theta_g (K,), fallbacks, sklearn diff)."""
@@ -233,18 +251,7 @@ def subsample_aggregate(d, K, rng, check):
     cells = [(g, f) for g in range(K) for f in (0, 1)]
     idx = {c: np.flatnonzero((group == c[0]) & (fold == c[1])) for c in cells}
     # propensity fits and outcome fits (arm 0, arm 1) on each (group, fold)
-    Xs_e = [X[idx[c]] for c in cells]
-    ys_e = [A[idx[c]] for c in cells]
-    Xs_m, ys_m = [], []
-    for c in cells:
-        for arm in (0, 1):
-            sel = idx[c][A[idx[c]] == arm]
-            Xs_m.append(X[sel])
-            ys_m.append(Y[sel])
-    ce, se = fit_logistic_batch(Xs_e, ys_e)
-    cm, sm = fit_logistic_batch(Xs_m, ys_m)
-    diff = (np.maximum(sklearn_check(Xs_e, ys_e, ce, se, rng), sklearn_check(Xs_m, ys_m, cm, sm, rng))
-            if check else None)
+    ce, se, cm, sm, diff = fit_cells(X, A, Y, [idx[c] for c in cells], rng, check)
     e = np.empty(n)
     m0 = np.empty(n)
     m1 = np.empty(n)
@@ -275,18 +282,7 @@ def lebeda(d, K, rng, check, c=LEB_CLIP, chunk=4000):
     n = len(Y)
     fold = rng.integers(0, K, size=n)
     idx = [np.flatnonzero(fold == k) for k in range(K)]
-    Xs_e = [X[i] for i in idx]
-    ys_e = [A[i] for i in idx]
-    Xs_m, ys_m = [], []
-    for i in idx:
-        for arm in (0, 1):
-            sel = i[A[i] == arm]
-            Xs_m.append(X[sel])
-            ys_m.append(Y[sel])
-    ce, se = fit_logistic_batch(Xs_e, ys_e)
-    cm, sm = fit_logistic_batch(Xs_m, ys_m)
-    diff = (np.maximum(sklearn_check(Xs_e, ys_e, ce, se, rng), sklearn_check(Xs_m, ys_m, cm, sm, rng))
-            if check else None)
+    ce, se, cm, sm, diff = fit_cells(X, A, Y, idx, rng, check)
     B_e, b_e = ce[:, :-1].T, ce[:, -1]
     B_m0, b_m0 = cm[0::2, :-1].T, cm[0::2, -1]
     B_m1, b_m1 = cm[1::2, :-1].T, cm[1::2, -1]
