@@ -163,7 +163,6 @@ def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam
 
         m = arm_means(agg["count"], agg["sum"], plan.bound)
         return m[:, 1] - m[:, 0], float(model.ate)
-    from privcausal.estimators.intervals import psd_root
     from privcausal.estimators.regression_bootstrap import _linear_models  # noqa: PLC2701
     from privcausal.estimators.regression_release import adjusted_from_noisy
 
@@ -171,14 +170,37 @@ def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam
     noisy = [{"sx": tot["sum_x"][a], "S": tot["gram"][a], "Su": tot["sum_xu"][a],
               "q": None if q is None else float(q[a])} for a in (0, 1)]
     rel = adjusted_from_noisy(tot["count"], tot["sum"], noisy, plan, lam=lam)
-    models = _linear_models(rel, fed)
+    from privcausal.estimators.regression_release import gaussian_arm
+
+    seed = int(rng.integers(2**63))
+    once, truth = _regression_world(rel, _linear_models(rel, fed), plan, fed, lam, share, B, seed)
+    if fed.sigma == 0:
+        return once, truth
+    # SIMEX, as the central regression's bootstrap (privcausal.estimators.regression_bootstrap):
+    # the data model's covariance carries one dose of the summed noise; a second world with one
+    # more dose, the same random numbers, each draw extrapolated to no dose
+    again = [gaussian_arm({"n": float(tot["count"][a]), "sx": noisy[a]["sx"], "S": noisy[a]["S"],
+                           "Su": noisy[a]["Su"], "suu": 0.0}, float(tot["count"][a]), fed, src)
+             for a in (0, 1)]
+    grams = adjusted_from_noisy(tot["count"], tot["sum"], again, plan, lam=lam).gram
+    twice, _ = _regression_world(rel, _linear_models(rel, fed, grams), plan, fed, lam, share, B, seed)
+    return 2.0 * once - twice, truth
+
+
+def _regression_world(rel: Any, models: Sequence[Any], plan: Any, fed: Any, lam: Any, share: np.ndarray,
+                      B: int, seed: int) -> tuple[np.ndarray, float]:
+    """``B`` draws of the federated regression release in the world of ``models`` (seeded)."""
+    from privcausal.estimators.intervals import psd_root
+    from privcausal.estimators.moments import release_counts, release_sums
+    from privcausal.estimators.regression_release import gaussian_arm
+    from privcausal.privacy.random import SimulationNoise
+
+    rng = np.random.default_rng(seed)
+    src = SimulationNoise(rng)
     roots = [psd_root(m.cov)[1] for m in models]
     wts = np.array([m.n for m in models])
     mpool = (wts[0] * models[0].m + wts[1] * models[1].m) / wts.sum()
     truth = float(sum(s * (m.alpha + m.beta @ (mpool - m.m)) for s, m in zip((-1, 1), models)))
-    from privcausal.estimators.moments import release_counts, release_sums
-    from privcausal.estimators.regression_release import gaussian_arm
-
     S = share.shape[0]
     out = np.empty(B)
     for b in range(B):
