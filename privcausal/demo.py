@@ -97,8 +97,9 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
         )
     lines += ["", "What each interval accounts for:", ""]
     seen = set()
+    shown = {r["estimator"] for r in rows}
     for r in rows:
-        base = r["estimator"].removesuffix("-np")
+        base = _covers_label(r["estimator"], shown)
         if base not in seen:
             seen.add(base)
             lines.append(f"- {base}: {r['interval_covers']}")
@@ -113,7 +114,7 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
     report.write_text("\n".join(lines) + "\n")
     from privcausal.demo_html import demo_html
 
-    covers = {r["estimator"].removesuffix("-np"): r["interval_covers"] for r in rows}
+    covers = {_covers_label(r["estimator"], shown): r["interval_covers"] for r in rows}
     notes = [f"{r['estimator']}: {note}" for r in rows if r["private"] for note in r["notes"]]
     (out / "report.html").write_text(demo_html(lines[0].removeprefix("# "), [ln for ln in lines[2:5] if ln],
                                                rows, covers, notes + [f"Run time: {elapsed:.1f} s."],
@@ -123,3 +124,10 @@ def run_demo(out: str | Path = "privcausal-report", *, n: int = 20_000, epsilon:
                "seconds": elapsed}
     (out / "report.json").write_text(json.dumps(summary, indent=2, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
     return summary
+
+
+def _covers_label(name: str, shown: set[str]) -> str:
+    """A twin shares its private estimator's line ("aipw" for aipw-np); a twin shown without its
+    private estimator keeps its own name ("aipw-hgb-np", not a name no estimator has)."""
+    base = name.removesuffix("-np")
+    return base if base in shown else name
