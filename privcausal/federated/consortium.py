@@ -96,10 +96,11 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
         from their second round on, mid-run)
     rounds, clip : IPW / AIPW only: the propensity model's gradient rounds and the
         propensities' clipping to ``[clip, 1 - clip]``
-    secure, collusion, min_sites : ``dim`` / ``regression`` only: Flower's SecAgg+, the server
-        sees only the sum; each site adds a share of the Gaussian noise, assuming at most
-        ``collusion`` sites collude with the server and using the sum only if at least
-        ``min_sites`` (default: all) entered it (:mod:`.secure`)
+    secure, collusion, min_sites : secure aggregation: the server sees only the sum; each site
+        adds a share of the Gaussian noise, assuming at most ``collusion`` sites collude with the
+        server and using the sum only if at least ``min_sites`` (default: all) entered it
+        (:mod:`.secure`). ``dim`` / ``regression`` over Flower's SecAgg+ (or ``local``); IPW /
+        AIPW every round, over the ``local`` transport only (:mod:`.secure_rounds`)
     """
     from privcausal.federated.rounds import ROUND_METHODS
 
@@ -111,10 +112,7 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
     parts = split_sites(data, site_column)
     seeds = _seeds(random_state, list(parts))
     drop = (site_column,) if method != "dim" else ()
-    if secure:
-        if method not in METHODS:
-            raise DataValidationError(f"secure aggregation runs the one-shot estimators {METHODS}; "
-                                      f"{method!r} is not supported with it yet")
+    if secure and method in METHODS:
         from privcausal.federated.consortium_secure import federate_secure
 
         res = federate_secure(data, parts, seeds, method=method, epsilon=epsilon, delta=delta,
@@ -130,7 +128,8 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
 
         res = federate_rounds(data, parts, seeds, method=method, epsilon=epsilon, delta=delta,
                               transport=transport, alpha=alpha, drop=drop, rounds=rounds,
-                              clip=clip, fail=fail)
+                              clip=clip, fail=fail, secure=secure, collusion=collusion,
+                              min_sites=min_sites)
         if baselines:
             res.pooled, res.meta = _baselines(data, parts, method, epsilon, delta, alpha,
                                               random_state, set(res.sites))

@@ -34,9 +34,11 @@ import numpy as np
 from privcausal.exceptions import DataValidationError
 from privcausal.federated.rounds import RoundPlan
 
-__all__ = ["ProtocolRun", "run_protocol", "estimate_from_scores", "RIDGE"]
+__all__ = ["ProtocolRun", "run_protocol", "estimate_from_scores", "RIDGE", "SECURE_SUM"]
 
 RIDGE = 1.0
+#: the key of the score releases' sum in a secure run (no site's own release exists there)
+SECURE_SUM = "secure sum"
 Ask = Callable[[str, Mapping[str, np.ndarray], Sequence[str]],
                tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]]
 
@@ -57,13 +59,16 @@ def _sum(replies: Mapping[str, Mapping[str, np.ndarray]], key: str) -> np.ndarra
     return np.sum([np.asarray(r[key], dtype=np.float64) for r in replies.values()], axis=0)
 
 
-def outcome_models(tot: Mapping[str, np.ndarray], plan: RoundPlan, k: int) -> dict[str, np.ndarray]:
-    """Per-arm linear outcome models ``mu_a(x) = intercept_a + coef_a x`` from summed ``stats``."""
+def outcome_models(tot: Mapping[str, np.ndarray], plan: RoundPlan, k: int,
+                   honest: int | None = None) -> dict[str, np.ndarray]:
+    """Per-arm linear outcome models ``mu_a(x) = intercept_a + coef_a x`` from summed ``stats``
+    (``honest``: the sum came from secure aggregation, the Gaussian blocks ``1 / honest`` shares)."""
     from privcausal.federated.combine import _scaled_plan  # noqa: PLC2701 - the same fit
     from privcausal.estimators.regression_release import adjusted_from_noisy
 
     cfg = plan.outcome
-    lam = _scaled_plan("regression", cfg, k).lam if plan.private else None
+    gauss = None if honest is None else math.sqrt(k / honest)
+    lam = _scaled_plan("regression", cfg, k, gauss).lam if plan.private else None
     q = tot.get("sum_sq")
     noisy = [{"sx": tot["sum_x"][a], "S": tot["gram"][a], "Su": tot["sum_xu"][a],
               "q": None if q is None else float(q[a])} for a in (0, 1)]
@@ -82,8 +87,23 @@ def _curvature(flat: np.ndarray, q: int) -> np.ndarray:
     return (v * np.maximum(w, 0.0)) @ v.T
 
 
-def run_protocol(plan: RoundPlan, sites: Sequence[str], ask: Ask) -> ProtocolRun:
-    """Run every round of ``plan`` with the sites ``sites`` over the transport ``ask``."""
+def _plain_total(step: str, replies: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: _sum(replies, key) for key in next(iter(replies.values()))}
+
+
+def run_protocol(plan: RoundPlan, sites: Sequence[str], ask: Ask, *, honest: int | None = None,
+                 total: Callable[[str, Mapping[str, Mapping[str, np.ndarray]]], dict[str, np.ndarray]]
+                 | None = None) -> ProtocolRun:
+    """Run every round of ``plan`` with the sites ``sites`` over the transport ``ask``.
+
+    ``total(step, replies)``: the round's summed arrays from the replies (default: the sum of
+    each array over the sites). Secure aggregation (:mod:`.secure_rounds`) passes its decoder
+    and ``honest``: the Gaussian noise in a sum of ``a`` sites is then ``a / honest`` central
+    releases, which the damping and the outcome models' ridge use; the scores are the sum.
+    """
+    from privcausal.federated.secure_rounds import gauss_factor
+
+    add = _plain_total if total is None else total
     active = list(sites)
     excluded: dict[str, str] = {}
     participation: dict[str, list[str]] = {}
@@ -105,31 +125,35 @@ def run_protocol(plan: RoundPlan, sites: Sequence[str], ask: Ask) -> ProtocolRun
     models: dict[str, np.ndarray] = {}
     if plan.method == "aipw":
         rep = step("stats", {})
-        tot = {key: _sum(rep, key) for key in next(iter(rep.values()))}
-        models = outcome_models(tot, plan, len(rep))
+        models = outcome_models(add("stats", rep), plan, len(rep), honest)
     beta = np.zeros(plan.q)
     H = np.eye(plan.q)
     for r in range(1, plan.rounds + 1):
         rep = step(f"grad-{r}", {"beta": beta})
-        g = _sum(rep, "grad")
-        if all("curv" in v for v in rep.values()):
-            k = len(rep)
+        tot = add(f"grad-{r}", rep)
+        g = tot["grad"]
+        if "curv" in tot:
+            k = gauss_factor(len(rep), honest)
             damp = 2.0 * plan.gram_mech().std * math.sqrt(plan.q * k) if plan.private else 0.0
-            H = _curvature(_sum(rep, "curv"), plan.q) + (RIDGE + damp) * np.eye(plan.q)
+            H = _curvature(tot["curv"], plan.q) + (RIDGE + damp) * np.eye(plan.q)
         beta = beta - np.linalg.solve(H, g + RIDGE * beta)
     rep = step("score", {"beta": beta, **models})
-    return ProtocolRun(beta, models, {s: np.asarray(v["agg"], dtype=np.float64) for s, v in rep.items()},
-                       excluded, len(plan.steps), participation)
+    if total is None:
+        scores = {s: np.asarray(v["agg"], dtype=np.float64) for s, v in rep.items()}
+    else:  # secure: only the sum exists
+        scores = {SECURE_SUM: np.asarray(add("score", rep)["agg"], dtype=np.float64)}
+    return ProtocolRun(beta, models, scores, excluded, len(plan.steps), participation)
 
 
-def estimate_from_scores(scores: Mapping[str, np.ndarray], plan: RoundPlan, alpha: float = 0.05
-                         ) -> tuple[float, float, float, tuple[str, ...]]:
-    """The ATE and its (1 - alpha) normal interval from the sites' score releases."""
+def estimate_from_scores(scores: Mapping[str, np.ndarray], plan: RoundPlan, alpha: float = 0.05,
+                         n_sites: int | None = None) -> tuple[float, float, float, tuple[str, ...]]:
+    """The ATE and its (1 - alpha) normal interval from the sites' score releases
+    (``n_sites``: how many sites' releases are in them, when ``scores`` holds their secure sum)."""
     from scipy.stats import norm
 
     if not scores:
         raise DataValidationError("no site released scores: nothing to combine")
-    k = len(scores)
+    k = len(scores) if n_sites is None else int(n_sites)
     tot = np.sum(list(scores.values()), axis=0)
     n = max(float(tot[0]), 1.0)
     ate = float(tot[1] / n)

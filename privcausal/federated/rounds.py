@@ -343,9 +343,13 @@ class SiteSession:
             seed = int(np.random.SeedSequence([int(self.random_state),
                                                self.plan.steps.index(step)]).generate_state(1)[0])
         self.answered[step] = digest  # spent before computing: a crash does not reopen the round
-        out = site_step(self.data, self.plan, step, payload, noise_source(seed))
+        out = self._step(step, payload, noise_source(seed))
         self.replies[step] = out
         return out
+
+    def _step(self, step: str, payload: Mapping[str, Any], noise: Any) -> dict[str, np.ndarray]:
+        """This site's release for the round (secure aggregation overrides it: a share)."""
+        return site_step(self.data, self.plan, step, payload, noise)
 
     def receipt(self) -> dict[str, Any]:
         from privcausal.privacy import noise_source
