@@ -167,8 +167,6 @@ def test_secure_result_states_the_threat_model_and_names_a_dropout(registry):
     assert "C05" in dropped["excluded_sites"] and dropped["n_sites"] == 7
     with pytest.raises(DataValidationError, match="fewer than min_sites"):
         federate(registry, transport="local", secure=True, fail=lambda s: s == "C05", **kw)
-    with pytest.raises(DataValidationError, match="local transport only"):  # tests/test_secure_rounds.py
-        federate(registry, transport="simulation", secure=True, method="aipw", baselines=False)
 
 
 def _flower_against_local(registry, transport) -> bool:

@@ -100,7 +100,7 @@ def federate(data: Any, *, site_column: str = "centre", method: str = "regressio
         adds a share of the Gaussian noise, assuming at most ``collusion`` sites collude with the
         server and using the sum only if at least ``min_sites`` (default: all) entered it
         (:mod:`.secure`). ``dim`` / ``regression`` over Flower's SecAgg+ (or ``local``); IPW /
-        AIPW every round, over the ``local`` transport only (:mod:`.secure_rounds`)
+        AIPW every round (:mod:`.secure_rounds`, on Flower: :mod:`.flower_secure_rounds`)
     """
     from privcausal.federated.rounds import ROUND_METHODS
 

@@ -45,37 +45,18 @@ def _local_ask(parts: dict[str, Any], plan: Any, seeds: dict[str, Any], fail: An
     return ask, sessions
 
 
-def secure_total(plan: Any, sec: Any) -> Any:
-    """The server's ``total`` for a secure run (:func:`~.protocol.run_protocol`): the exact sum
-    of the contributing sites' limbs, decoded; a sum of fewer than ``min_sites`` is refused."""
-    from privcausal.federated.secure import CLIP
-    from privcausal.federated.secure_rounds import decode_round
-
-    def total(step: str, replies: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        if len(replies) < sec.min_sites:
-            raise DataValidationError(
-                f"round {step}: {len(replies)} site(s) entered the secure sum, fewer than min_sites "
-                f"{sec.min_sites}: the sum is discarded (contributors: {', '.join(replies)})")
-        if all("limb_sums" in r for r in replies.values()):  # SecAgg+: the sum, no site's vector
-            sums = np.asarray(next(iter(replies.values()))["limb_sums"], dtype=np.float64)
-        else:  # the local transport sums the limbs as SecAgg+ would
-            sums = np.sum([np.asarray(r["limbs"], dtype=np.float64) + CLIP for r in replies.values()],
-                          axis=0)
-        return decode_round(sums, len(replies), plan, step, sec.honest)
-
-    return total
-
-
 def federate_rounds(data: Any, parts: dict[str, Any], seeds: dict[str, Any], *, method: str,
                     epsilon: float, delta: float, transport: str, alpha: float,
                     drop: tuple[str, ...], rounds: int, clip: float, fail: Any = None,
                     secure: bool = False, collusion: int = 0, min_sites: int | None = None) -> Any:
     """The multi-round federation; returns a :class:`~.consortium.FederatedResult`. ``secure``:
-    every round through secure aggregation (:mod:`.secure_rounds`)."""
+    every round through secure aggregation (:mod:`.secure_rounds`; over Flower, SecAgg+ once per
+    round: :mod:`.flower_secure_rounds`)."""
     from privcausal.federated.combine import FederatedEstimate
     from privcausal.federated.result import FederatedResult
     from privcausal.federated.protocol import estimate_from_scores, run_protocol
     from privcausal.federated.rounds import round_plan
+    from privcausal.federated.secure_rounds import round_total
 
     plan = round_plan(data.domain, method, epsilon, delta, rounds=rounds, clip=clip, drop=drop)
     t0 = time.perf_counter()
@@ -86,13 +67,10 @@ def federate_rounds(data: Any, parts: dict[str, Any], seeds: dict[str, Any], *, 
 
         sec = SecureAggregation(len(parts), collusion, min_sites)
         check_round_shares(plan, sec.honest)
-        if transport != "local":
-            raise DataValidationError("secure aggregation of the IPW / AIPW rounds runs over the "
-                                      "local transport only (Flower's SecAgg+ per round is not built)")
     if transport == "local":
         ask, sessions = _local_ask(parts, plan, seeds, fail, sec)
         run = run_protocol(plan, list(parts), ask, honest=None if sec is None else sec.honest,
-                           total=None if sec is None else secure_total(plan, sec))
+                           total=None if sec is None else round_total(plan, sec))
         scores, excluded, n_rounds = run.scores, dict(run.excluded), run.rounds
         contributors = run.participation["score"]
         n_sites = len(contributors) if sec is not None else None
@@ -102,6 +80,8 @@ def federate_rounds(data: Any, parts: dict[str, Any], seeds: dict[str, Any], *, 
                "rounds": int(rounds), "clip": float(clip), "treatment": "treatment",
                "outcome": "outcome", "drop": json.dumps(list(drop)), "sites": json.dumps(list(parts)),
                **{f"seed-{s}": v for s, v in seeds.items() if v is not None}}
+        if sec is not None:
+            cfg["secure"] = {"sites": sec.sites, "collusion": sec.collusion, "min_sites": sec.min_sites}
         with tempfile.TemporaryDirectory(prefix="privcausal-fed-") as tmp:
             if transport == "simulation":
                 from privcausal.federated.simulation import run_simulation_transport
@@ -111,12 +91,30 @@ def federate_rounds(data: Any, parts: dict[str, Any], seeds: dict[str, Any], *, 
                 from privcausal.federated.grpc_run import run_grpc
 
                 out = run_grpc(parts, cfg, Path(tmp), fail=fail)
-        scores = {r.site: np.asarray(r.arrays["agg"], dtype=np.float64) for r in out["releases"]}
         excluded, n_rounds = dict(out["refused"]), int(out["rounds"])
+        if sec is not None:
+            if out.get("error") or "secure_scores" not in out:
+                raise DataValidationError("secure aggregation gave no usable sum: " + str(
+                    out.get("error", "no site contributed")) + "; " + "; ".join(
+                    f"{k}: {v}" for k, v in excluded.items()))
+            from privcausal.federated.protocol import SECURE_SUM
+            from privcausal.federated.secure import SecureAggregation
+            from privcausal.federated.secure_rounds import secure_plan_receipt
+            from privcausal.privacy import noise_source
+
+            contributors = [str(s) for s in out["contributors"]]
+            sec = SecureAggregation(**{k: int(out["secure"][k]) for k in ("sites", "collusion", "min_sites")})
+            n_sites = len(contributors)
+            scores = {SECURE_SUM: np.asarray(out["secure_scores"], dtype=np.float64)}
+            desc = noise_source(None if seeds[contributors[0]] is None else 0).description
+            receipt = secure_plan_receipt(plan, contributors[0], desc, sec)
+        else:
+            scores = {r.site: np.asarray(r.arrays["agg"], dtype=np.float64) for r in out["releases"]}
+            receipt = next((dict(r.receipt) for r in out["releases"] if r.receipt), {})
+            contributors = list(scores)
         for s in parts:
-            if s not in scores and s not in excluded:
+            if s not in contributors and s not in excluded:
                 excluded[s] = "no release (the site failed or did not answer, after one retry)"
-        receipt = next((dict(r.receipt) for r in out["releases"] if r.receipt), {})
     if not scores:
         raise DataValidationError("no site released scores: " + "; ".join(
             f"{k}: {v}" for k, v in excluded.items()))

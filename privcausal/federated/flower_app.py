@@ -113,8 +113,18 @@ def make_client_app(fail: Callable[[str], bool] | None = None) -> Any:
 
     @app.train(mods=[secaggplus_mod])
     def secure(msg: Any, context: Any) -> Any:  # a site's share in Flower's SecAgg+
-        from privcausal.federated.flower_secure import answer_secure
+        from privcausal.federated.flower_secure import answer_secure, limbs_reply, plan_of
 
+        plan = plan_of(msg.content)
+        if "step" in plan:  # a round of the secure IPW / AIPW
+            from privcausal.federated.flower_secure_rounds import answer_secure_round
+            from privcausal.federated.site import refusal_reason
+
+            try:
+                limbs = answer_secure_round(plan, dict(context.node_config), context.state, fail)
+            except Exception as e:  # SecAgg+ sees a dropout; the words name no value
+                raise RuntimeError(refusal_reason(e)) from None
+            return Message(limbs_reply(limbs), reply_to=msg)
         return Message(answer_secure(msg.content, dict(context.node_config), fail), reply_to=msg)
 
     return app
@@ -126,6 +136,11 @@ def serve(grid: Any, plan: dict[str, Any], out: dict[str, Any], *, timeout: floa
     (with ``plan["secure"]``: :func:`privcausal.federated.flower_secure.serve_secure`)."""
     from privcausal.federated.rounds import ROUND_METHODS
 
+    if plan.get("secure") and plan.get("method") in ROUND_METHODS:
+        from privcausal.federated.flower_secure_rounds import serve_secure_rounds
+
+        serve_secure_rounds(grid, context, plan, out, timeout=timeout, expected=expected)
+        return
     if plan.get("secure"):
         from privcausal.federated.flower_secure import serve_secure
 

@@ -23,7 +23,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable
 
-__all__ = ["serve_secure", "answer_secure", "check_reply"]
+__all__ = ["serve_secure", "answer_secure", "check_reply", "plan_of", "limbs_reply"]
 
 from privcausal.federated.flower_common import CONNECT_TIMEOUT, ask_nodes, wait_for_nodes
 
@@ -69,6 +69,23 @@ def answer_secure(content: Any, node_config: dict[str, Any],
     except Exception as e:  # the server reads the error: its words, no number (refusal_reason)
         raise RuntimeError(refusal_reason(e)) from None
     res = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.asarray(share.limbs)]), 1, {})
+    return compat.fitres_to_recorddict(res, keep_input=False)
+
+
+def plan_of(content: Any) -> dict[str, Any]:
+    """The plan a SecAgg+ ``train`` message carries (its FitIns config)."""
+    import flwr.compat.common.recorddict_compat as compat
+
+    return json.loads(str(compat.recorddict_to_fitins(content, keep_input=True).config["plan"]))
+
+
+def limbs_reply(limbs: Any) -> Any:
+    """A site's limbs as SecAgg+ expects them: FitRes parameters, weight 1, no metrics."""
+    import numpy as np
+    from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
+    import flwr.compat.common.recorddict_compat as compat
+
+    res = FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.asarray(limbs)]), 1, {})
     return compat.fitres_to_recorddict(res, keep_input=False)
 
 

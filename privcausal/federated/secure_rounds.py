@@ -42,7 +42,7 @@ from privcausal.federated.secure import (NOISELESS_EXPONENT, SHARE_MARGIN, Secur
                                          share_plan, transport_exponent)
 
 __all__ = ["share_mechs", "check_round_shares", "round_keys", "round_exponent", "share_step",
-           "SecureSiteSession", "decode_round", "secure_plan_receipt", "gauss_factor"]
+           "SecureSiteSession", "decode_round", "round_total", "secure_plan_receipt", "gauss_factor"]
 
 
 def share_mechs(plan: RoundPlan, honest: int) -> dict[str, Any]:
@@ -217,3 +217,24 @@ def _fallback(plan: RoundPlan, honest: int) -> float:
         eps += fallback_epsilon(plan.outcome, "regression", honest, plan.epsilon * out_share,
                                 plan.delta / parts)
     return eps
+
+
+def round_total(plan: RoundPlan, sec: SecureAggregation) -> Any:
+    """The server's ``total`` for a secure run (:func:`~.protocol.run_protocol`): the exact sum
+    of the contributing sites' limbs, decoded; a sum of fewer than ``min_sites`` is refused."""
+    from privcausal.exceptions import DataValidationError
+    from privcausal.federated.secure import CLIP
+
+    def total(step: str, replies: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        if len(replies) < sec.min_sites:
+            raise DataValidationError(
+                f"round {step}: {len(replies)} site(s) entered the secure sum, fewer than min_sites "
+                f"{sec.min_sites}: the sum is discarded (contributors: {', '.join(replies)})")
+        if all("limb_sums" in r for r in replies.values()):  # SecAgg+: the sum, no site's vector
+            sums = np.asarray(next(iter(replies.values()))["limb_sums"], dtype=np.float64)
+        else:  # the local transport sums the limbs as SecAgg+ would
+            sums = np.sum([np.asarray(r["limbs"], dtype=np.float64) + CLIP for r in replies.values()],
+                          axis=0)
+        return decode_round(sums, len(replies), plan, step, sec.honest)
+
+    return total
