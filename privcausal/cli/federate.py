@@ -18,6 +18,8 @@ examples:
   privcausal federate --data trauma --n 20000 --sites 8 --estimator aipw --epsilon 4 --transport local
   privcausal federate --data trauma --n 20000 --sites 40 --estimator regression --secure-aggregation \\
       --collusion 2 --min-sites 36 --transport simulation --json
+  privcausal federate --data trauma --n 20000 --sites 8 --estimator aipw --secure-aggregation \
+      --collusion 1 --transport local --json
   privcausal federate --data registry.csv --treatment txa --outcome death --domain registry.toml \\
       --site-column hospital --estimator regression --epsilon 1
 
@@ -31,10 +33,11 @@ estimate and a meta-analysis of per-site private estimates (fixed and random eff
 --transport simulation: Flower's simulation engine; grpc: a real SuperLink and one SuperNode
 per site on 127.0.0.1; local: the same code without Flower. A site that fails or refuses is
 excluded and named (excluded_sites); the others go on.
---secure-aggregation (dim, regression): the sites' vectors go through Flower's SecAgg+, so the
-server sees only their sum; each site then adds a share of the Gaussian noise, enough when at
-least --min-sites (default: all) sites' vectors are in the sum and at most --collusion of them
-collude with an honest-but-curious server. The receipt states that threat model and the
+--secure-aggregation: the sites' vectors go through Flower's SecAgg+ (ipw / aipw: every round,
+one SecAgg+ run each), so the server sees only their sum; each site then adds a share of the
+Gaussian noise, enough when at least --min-sites (default: all) sites' vectors are in the sum
+and at most --collusion of them collude with an honest-but-curious server. The Laplace parts
+(counts, sums, ipw / aipw's score sums) stay whole at every site. The receipt states that threat model and the
 fallback epsilon of one share seen alone; a sum with fewer sites than --min-sites is discarded.
 
 exit status: 0 estimate written; 2 usage or input error (or no site released anything).
@@ -60,7 +63,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-baselines", action="store_true", help="skip the pooled and meta-analysis baselines")
     p.add_argument("--random-state", type=int, default=None, help="seed (experiments only: secure noise if unset)")
     p.add_argument("--secure-aggregation", action="store_true",
-                   help="dim / regression: Flower SecAgg+; the server sees only the sum")
+                   help="Flower SecAgg+ (ipw / aipw: every round); the server sees only the sums")
     p.add_argument("--collusion", type=int, default=0,
                    help="secure aggregation: sites that may collude with the server (default 0)")
     p.add_argument("--min-sites", type=int, default=None,
