@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["answer_round", "serve_rounds", "plan_from_config"]
+__all__ = ["answer_round", "serve_rounds", "plan_from_config", "kept_rounds", "answer_kept"]
 
 STATE_KEY = "privcausal-rounds"
 
@@ -38,6 +38,37 @@ def _identity(plan: Mapping[str, Any]) -> str:
     return json.dumps({k: plan.get(k) for k in keys}, sort_keys=True)
 
 
+def kept_rounds(state: Any, key: str, plan: Mapping[str, Any]
+                ) -> tuple[dict[str, str], dict[str, dict[str, np.ndarray]]]:
+    """The rounds a site has answered in this run (round -> message digest) and its replies,
+    from the run's ``context.state`` under ``key``; a plan that changed mid-run is refused."""
+    from privcausal.exceptions import DataValidationError
+
+    rec = dict(state[key]) if key in state else {}
+    if rec and str(rec.get("plan")) != _identity(plan):
+        raise DataValidationError("the plan changed during the run: refused")
+    answered = dict(json.loads(str(rec.get("answered", "{}"))))
+    replies = {s: {k: a.numpy() for k, a in state[f"{key}-{s}"].items()}
+               for s in answered if f"{key}-{s}" in state}
+    return answered, replies
+
+
+def answer_kept(session: Any, state: Any, key: str, step: str, payload: Mapping[str, Any],
+                plan: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``session.answer`` with the round recorded in ``context.state`` as spent, also if
+    answering failed, and its reply kept for a retry of the same message."""
+    from flwr.app import Array, ArrayRecord, ConfigRecord
+
+    try:
+        arrays = session.answer(step, payload)
+        state[f"{key}-{step}"] = ArrayRecord({
+            k: Array(np.ascontiguousarray(v, dtype=np.float64)) for k, v in arrays.items()})
+    finally:  # the round is spent once asked
+        state[key] = ConfigRecord({"answered": json.dumps(session.answered),
+                                   "plan": _identity(plan)})
+    return arrays
+
+
 def answer_round(plan: Mapping[str, Any], payload: Mapping[str, np.ndarray],
                  node_config: Mapping[str, Any], state: Any,
                  fail: Callable[[str], bool] | None = None) -> Any:
@@ -47,7 +78,7 @@ def answer_round(plan: Mapping[str, Any], payload: Mapping[str, np.ndarray],
 
     from flwr.app import Array, ArrayRecord, ConfigRecord, RecordDict
 
-    from privcausal.exceptions import DataValidationError, PrivCausalError
+    from privcausal.exceptions import PrivCausalError
     from privcausal.federated.flower_common import load_site, site_name
     from privcausal.federated.rounds import SiteSession
     from privcausal.federated.site import refusal_reason
@@ -58,12 +89,7 @@ def answer_round(plan: Mapping[str, Any], payload: Mapping[str, np.ndarray],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a site's warnings stay at the site
             data, site = load_site(dict(node_config), dict(plan))
-        rec = dict(state[STATE_KEY]) if STATE_KEY in state else {}
-        answered = dict(json.loads(str(rec.get("answered", "{}"))))
-        if rec and str(rec.get("plan")) != _identity(plan):
-            raise DataValidationError("the plan changed during the run: refused")
-        replies = {s: {k: a.numpy() for k, a in state[f"{STATE_KEY}-{s}"].items()}
-                   for s in answered if f"{STATE_KEY}-{s}" in state}
+        answered, replies = kept_rounds(state, STATE_KEY, plan)
         rp = plan_from_config(plan, data.domain)
         if step != rp.steps[0]:
             from privcausal.federated.flower_common import crash_if_told
@@ -74,13 +100,7 @@ def answer_round(plan: Mapping[str, Any], payload: Mapping[str, np.ndarray],
         seed = plan.get(f"seed-{site}")
         session = SiteSession(data, rp, site, None if seed is None else int(seed), answered,
                               replies)
-        try:
-            arrays = session.answer(step, payload)
-            state[f"{STATE_KEY}-{step}"] = ArrayRecord({
-                k: Array(np.ascontiguousarray(v, dtype=np.float64)) for k, v in arrays.items()})
-        finally:  # the round is spent once asked, also if answering failed
-            state[STATE_KEY] = ConfigRecord({"answered": json.dumps(session.answered),
-                                             "plan": _identity(plan)})
+        arrays = answer_kept(session, state, STATE_KEY, step, payload, plan)
     except PrivCausalError as e:
         return RecordDict({"meta": ConfigRecord({"ok": False, "site": site,
                                                  "reason": refusal_reason(e)})})

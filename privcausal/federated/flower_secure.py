@@ -23,7 +23,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, Callable
 
-__all__ = ["serve_secure", "answer_secure", "check_reply", "plan_of", "limbs_reply"]
+__all__ = ["serve_secure", "answer_secure", "check_reply", "plan_of", "limbs_reply", "secure_start"]
 
 from privcausal.federated.flower_common import CONNECT_TIMEOUT, ask_nodes, wait_for_nodes
 
@@ -133,6 +133,30 @@ class _Collect:
         return None, {}
 
 
+def secure_start(grid: Any, plan: dict[str, Any], out: dict[str, Any], timeout: float,
+                 expected: int | None, t0: float, **fields: Any) -> tuple[dict[int, str], Any, dict] | None:
+    """The start of a secure run: wait for the sites, the check round, the settings for the
+    sites that accepted (node id -> name, ``SecureAggregation``, the plan they get); ``out``
+    records refusals and failures (and ``fields``). None, with ``out["error"]``, if too few
+    accepted."""
+    from privcausal.federated.secure import SecureAggregation
+
+    nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
+    names, refused, failed = _check_round(grid, plan, nodes, timeout)
+    want = dict(plan["secure"])
+    out.update(releases=[], refused=dict(refused), failed_nodes=failed, nodes=len(nodes),
+               contributors=[], **fields)
+    if len(names) < max(2, int(want.get("min_sites") or 2)):
+        out.update(error=f"{len(names)} site(s) accepted, fewer than the secure sum needs",
+                   seconds=time.perf_counter() - t0)
+        return None
+    sec = SecureAggregation(len(names), int(want.get("collusion", 0)),
+                            min(int(want.get("min_sites") or len(names)), len(names)))
+    run_plan = {**plan, "secure": {"sites": sec.sites, "collusion": sec.collusion,
+                                   "min_sites": sec.min_sites}}
+    return names, sec, run_plan
+
+
 def serve_secure(grid: Any, context: Any, plan: dict[str, Any], out: dict[str, Any], *,
                  timeout: float = 120.0, expected: int | None = None) -> None:
     """The consortium's secure run on ``grid``: check round, SecAgg+, the decoded sum in ``out``."""
@@ -141,22 +165,14 @@ def serve_secure(grid: Any, context: Any, plan: dict[str, Any], out: dict[str, A
     from flwr.server.compat.legacy_context import LegacyContext
     from flwr.server.workflow import SecAggPlusWorkflow
 
-    from privcausal.federated.secure import CLIP, MOD_RANGE, QUANT_RANGE, SecureAggregation
+    from privcausal.federated.secure import CLIP, MOD_RANGE, QUANT_RANGE
 
     t0 = time.perf_counter()
-    nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
-    names, refused, failed = _check_round(grid, plan, nodes, timeout)
-    want = dict(plan["secure"])
-    out.update(releases=[], refused=refused, failed_nodes=failed, nodes=len(nodes), rounds=2,
-               secure_sum=None, contributors=[], dropped=[])
-    if len(names) < max(2, int(want.get("min_sites") or 2)):
-        out.update(error=f"{len(names)} site(s) accepted, fewer than the secure sum needs",
-                   seconds=time.perf_counter() - t0)
+    started = secure_start(grid, plan, out, timeout, expected, t0, rounds=2, secure_sum=None,
+                           dropped=[])
+    if started is None:
         return
-    sec = SecureAggregation(len(names), int(want.get("collusion", 0)),
-                            min(int(want.get("min_sites") or len(names)), len(names)))
-    run_plan = {**plan, "secure": {"sites": sec.sites, "collusion": sec.collusion,
-                                   "min_sites": sec.min_sites}}
+    names, sec, run_plan = started
     strategy = _Collect(sorted(names), run_plan)
     ctx = LegacyContext(context, config=ServerConfig(num_rounds=1),
                         strategy=strategy)  # type: ignore[arg-type]

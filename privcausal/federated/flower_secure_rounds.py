@@ -17,7 +17,6 @@ The receipt is built by the server from the public plan (a site's reply carries 
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,11 +33,8 @@ def answer_secure_round(plan: Mapping[str, Any], node_config: Mapping[str, Any],
     then treats the site as dropped out)."""
     import warnings
 
-    from flwr.app import Array, ArrayRecord, ConfigRecord
-
-    from privcausal.exceptions import DataValidationError
     from privcausal.federated.flower_common import crash_if_told, load_site
-    from privcausal.federated.flower_rounds import _identity, plan_from_config  # noqa: PLC2701
+    from privcausal.federated.flower_rounds import answer_kept, kept_rounds, plan_from_config
     from privcausal.federated.secure import SecureAggregation
     from privcausal.federated.secure_rounds import SecureSiteSession
 
@@ -46,12 +42,7 @@ def answer_secure_round(plan: Mapping[str, Any], node_config: Mapping[str, Any],
         warnings.simplefilter("ignore")  # a site's warnings stay at the site
         data, site = load_site(dict(node_config), dict(plan))
     step = str(plan["step"])
-    rec = dict(state[STATE_KEY]) if STATE_KEY in state else {}
-    if rec and str(rec.get("plan")) != _identity(plan):
-        raise DataValidationError("the plan changed during the run: refused")
-    answered = dict(json.loads(str(rec.get("answered", "{}"))))
-    replies = {s: {k: a.numpy() for k, a in state[f"{STATE_KEY}-{s}"].items()}
-               for s in answered if f"{STATE_KEY}-{s}" in state}
+    answered, replies = kept_rounds(state, STATE_KEY, plan)
     rp = plan_from_config(plan, data.domain)
     if step != rp.steps[0]:
         crash_if_told(dict(node_config))
@@ -62,13 +53,7 @@ def answer_secure_round(plan: Mapping[str, Any], node_config: Mapping[str, Any],
     session = SecureSiteSession(data, rp, site, sec, None if seed is None else int(seed), answered,
                                 replies)
     payload = {k: np.asarray(v, dtype=np.float64) for k, v in dict(plan.get("payload", {})).items()}
-    try:
-        arrays = session.answer(step, payload)
-        state[f"{STATE_KEY}-{step}"] = ArrayRecord({
-            k: Array(np.ascontiguousarray(v, dtype=np.float64)) for k, v in arrays.items()})
-    finally:  # the round is spent once asked, also if answering failed
-        state[STATE_KEY] = ConfigRecord({"answered": json.dumps(session.answered),
-                                         "plan": _identity(plan)})
+    arrays = answer_kept(session, state, STATE_KEY, step, payload, plan)
     return np.asarray(arrays["limbs"], dtype=np.float64)
 
 
@@ -82,28 +67,18 @@ def serve_secure_rounds(grid: Any, context: Any, plan: dict[str, Any], out: dict
 
     from privcausal.domain import Domain
     from privcausal.exceptions import PrivCausalError
-    from privcausal.federated.flower_common import CONNECT_TIMEOUT, wait_for_nodes
     from privcausal.federated.flower_rounds import plan_from_config
-    from privcausal.federated.flower_secure import _Collect, _check_round  # noqa: PLC2701
+    from privcausal.federated.flower_secure import _Collect, secure_start  # noqa: PLC2701
     from privcausal.federated.protocol import SECURE_SUM, run_protocol
-    from privcausal.federated.secure import (CLIP, MOD_RANGE, QUANT_RANGE, SecureAggregation,
-                                             limb_sums_from_mean)
+    from privcausal.federated.secure import CLIP, MOD_RANGE, QUANT_RANGE, limb_sums_from_mean
     from privcausal.federated.secure_rounds import round_total
 
     t0 = time.perf_counter()
-    nodes = wait_for_nodes(grid, max(timeout, CONNECT_TIMEOUT), expected)
-    names, refused, failed_nodes = _check_round(grid, plan, nodes, timeout)
-    want = dict(plan["secure"])
-    out.update(releases=[], refused=dict(refused), failed_nodes=failed_nodes, nodes=len(nodes),
-               rounds=1, contributors=[])
-    if len(names) < max(2, int(want.get("min_sites") or 2)):
-        out.update(error=f"{len(names)} site(s) accepted, fewer than the secure sum needs",
-                   seconds=time.perf_counter() - t0)
+    started = secure_start(grid, plan, out, timeout, expected, t0, rounds=1)
+    if started is None:
         return
-    sec = SecureAggregation(len(names), int(want.get("collusion", 0)),
-                            min(int(want.get("min_sites") or len(names)), len(names)))
-    run_plan = {**plan, "secure": {"sites": sec.sites, "collusion": sec.collusion,
-                                   "min_sites": sec.min_sites}}
+    names, sec, run_plan = started
+    refused = dict(out["refused"])
     rp = plan_from_config(plan, Domain.from_toml(str(plan["domain"])))
     node_of = {s: n for n, s in names.items()}
     counter = [0]
