@@ -22,6 +22,10 @@ Run::
 
     OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 20     # about 25 minutes here
     python experiments/federated_ate.py --reps 2 --quick                 # a smoke run
+    # 100 repetitions, the two site counts in parallel, then one table from both:
+    OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 100 --sites 8 --no-collusion-row --out federated_ate_100_s8 &
+    OMP_NUM_THREADS=1 python experiments/federated_ate.py --reps 100 --sites 40 --no-collusion-row --out federated_ate_100_s40
+    python experiments/federated_ate.py --merge experiments/federated_ate_100_s8.csv experiments/federated_ate_100_s40.csv --out federated_ate_100
 
 Writes ``experiments/federated_ate.csv`` and ``.md``.
 """
@@ -53,15 +57,24 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="the output files' stem (default: federated_ate[_method])")
     ap.add_argument("--method", choices=("regression", "ipw", "aipw"), default="regression",
                     help="the federated estimator (ipw, aipw: the multi-round protocol, 6 rounds)")
+    ap.add_argument("--sites", type=int, nargs="+", choices=(8, 40), default=[8, 40],
+                    help="the cells' numbers of centres (one process per value runs them in parallel)")
+    ap.add_argument("--no-collusion-row", action="store_true",
+                    help="leave out the 'federated secure (t = s/8)' row (a third of the run's time)")
+    ap.add_argument("--merge", nargs="+", metavar="CSV", default=None,
+                    help="only write the table from these CSVs of earlier runs (same --method)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     from privcausal.data import simulate_trauma
     from privcausal.federated import federate
 
     FED = "federated one-shot" if args.method == "regression" else "federated (rounds)"
-    grid = [(8, 1.0)] if args.quick else [(s, e) for s in (8, 40) for e in (0.5, 1.0, 4.0)]
+    grid = [(8, 1.0)] if args.quick else [(s, e) for s in args.sites for e in (0.5, 1.0, 4.0)]
     rows = []
     t_all = time.perf_counter()
+    if args.merge:
+        grid = []
+        t = pd.concat([pd.read_csv(f) for f in args.merge], ignore_index=True)
     for sites, eps in grid:
         for r in range(args.reps):
             data = simulate_trauma(20_000, random_state=10_000 + r, n_centres=sites)
@@ -80,7 +93,9 @@ def main() -> None:
                                   random_state=r, secure=True, collusion=t, baselines=False)
                     extra.append((label, sr.estimate.ate, sr.estimate.ci_low, sr.estimate.ci_high))
             if args.method == "regression":
-                for label, t in (("federated secure", 0), ("federated secure (t = s/8)", sites // 8)):
+                secure_rows = (("federated secure", 0),) + (
+                    () if args.no_collusion_row else (("federated secure (t = s/8)", sites // 8),))
+                for label, t in secure_rows:
                     sr = federate(data, method="regression", epsilon=eps, delta=1e-6, transport="local",
                                   random_state=r, n_bootstrap=300, secure=True, collusion=t,
                                   baselines=False)
@@ -98,16 +113,21 @@ def main() -> None:
                              "width": hi - lo, "seconds_all": secs,
                              "meta_sites": len(m["sites"])})
         print(f"sites {sites} eps {eps}: {time.perf_counter() - t_all:.0f} s", flush=True)
-    t = pd.DataFrame(rows)
+    if not args.merge:
+        t = pd.DataFrame(rows)
     name = args.out or ("federated_ate" + ("" if args.method == "regression" else f"_{args.method}") +
                         ("_quick" if args.quick else ""))
-    t.to_csv(HERE / f"{name}.csv", index=False)
+    if not args.merge:
+        t.to_csv(HERE / f"{name}.csv", index=False)
+    reps = int(t.groupby(["sites", "epsilon", "estimator"]).size().min())
     g = t.groupby(["sites", "epsilon", "estimator"], sort=False)
     s = g.agg(MAE=("error", lambda e: float(np.mean(np.abs(e)))), bias=("error", "mean"),
               coverage=("covered", "mean"), width=("width", "mean"), reps=("rep", "count")).reset_index()
-    lines = [f"# Federated private ATE (`{Path(__file__).name}`, {args.reps} repetitions per cell)", "",
-             f"Simulated registry, n = 20,000, {args.method}; epsilon per site. "
-             f"Total {time.perf_counter() - t_all:.0f} s.", "",
+    lines = [f"# Federated private ATE (`{Path(__file__).name}`, {reps} repetitions per cell)", "",
+             f"Simulated registry, n = 20,000, {args.method}; epsilon per site. " +
+             (f"Merged from {', '.join(Path(f).name for f in args.merge)}; the fits' own time: "
+              f"{t.drop_duplicates(['sites', 'epsilon', 'rep']).seconds_all.sum():.0f} s."
+              if args.merge else f"Total {time.perf_counter() - t_all:.0f} s."), "",
              "| sites | epsilon | estimator | MAE | bias | coverage | width | reps |", "|---|---|---|---|---|---|---|---|"]
     for row in s.itertuples(index=False):
         lines.append(f"| {row.sites} | {row.epsilon:g} | {row.estimator} | {row.MAE:.4f} | {row.bias:+.4f} | "

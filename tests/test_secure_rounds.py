@@ -158,3 +158,19 @@ def test_flower_secagg_plus_runs_the_secure_rounds_like_the_local_run(registry):
     assert got["engine"] == "flower" and got["n_sites"] == 7 and "C05" in got["excluded_sites"]
     assert got["ate"] == loc["ate"] and got["ci_low"] == loc["ci_low"]
     assert got["secure_aggregation"]["threshold"] == 6
+
+
+@pytest.mark.slow
+def test_real_flower_deployment_runs_the_secure_rounds_like_the_local_run(registry):
+    """A SuperLink and 8 SuperNodes on 127.0.0.1 run every round of the secure AIPW through
+    SecAgg+ over the deployment runtime: the local run's estimate and interval bit for bit,
+    every site in every round, the threat model in the result (a few minutes)."""
+    pytest.importorskip("flwr")
+    kw = dict(method="aipw", epsilon=1.0, random_state=5, baselines=False, secure=True,
+              collusion=1, min_sites=6, rounds=1)
+    got = federate(registry, transport="grpc", **kw).to_dict()
+    loc = federate(registry, transport="local", **kw).to_dict()
+    assert got["engine"] == "flower" and got["transport"] == "grpc" and got["n_sites"] == 8
+    assert not got["excluded_sites"]
+    assert got["ate"] == loc["ate"] and got["ci_low"] == loc["ci_low"]
+    assert got["secure_aggregation"]["threshold"] == 6
