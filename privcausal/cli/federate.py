@@ -37,8 +37,10 @@ excluded and named (excluded_sites); the others go on.
 one SecAgg+ run each), so the server sees only their sum; each site then adds a share of the
 Gaussian noise, enough when at least --min-sites (default: all) sites' vectors are in the sum
 and at most --collusion of them collude with an honest-but-curious server. The Laplace parts
-(counts, sums, ipw / aipw's score sums) stay whole at every site. The receipt states that threat model and the
-fallback epsilon of one share seen alone; a sum with fewer sites than --min-sites is discarded.
+(counts, sums, ipw / aipw's score sums) are exact Polya shares: h of them add up to the central
+discrete Laplace. The receipt states that threat model and the fallback epsilon of one site's
+shares seen alone (large: a share alone protects little); a sum with fewer sites than
+--min-sites is discarded.
 
 exit status: 0 estimate written; 2 usage or input error (or no site released anything).
 """

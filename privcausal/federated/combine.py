@@ -84,15 +84,14 @@ def _estimate(tot: dict[str, np.ndarray], method: str, plan: Any, lam: np.ndarra
 
 def _scaled_plan(method: str, plan: Any, k: int, gauss: float | None = None) -> Any:
     """The plan of one release whose noise is the sum of ``k`` sites' noise (for the model fit):
-    the Laplace scales times ``sqrt(k)``, the Gaussian ones times ``gauss`` (default ``sqrt(k)``;
-    secure aggregation: ``sqrt(k / honest)``, the sites' shares)."""
-    r = math.sqrt(k)
+    every scale times ``gauss`` (default ``sqrt(k)``; secure aggregation: ``sqrt(k / honest)``,
+    the sites' Gaussian and Pólya shares)."""
+    r = math.sqrt(k) if gauss is None else float(gauss)
     if method == "dim":
         return dataclasses.replace(plan, eps_count=plan.eps_count / r, eps_sum=plan.eps_sum / r,
                                    eps_sq=plan.eps_sq / r if plan.eps_sq else plan.eps_sq)
-    g = r if gauss is None else float(gauss)
-    return dataclasses.replace(plan, sd={key: v * g for key, v in plan.sd.items()}, tau=plan.tau * g,
-                               lam=plan.lam * g, sigma=plan.sigma * g)
+    return dataclasses.replace(plan, sd={key: v * r for key, v in plan.sd.items()}, tau=plan.tau * r,
+                               lam=plan.lam * r, sigma=plan.sigma * r)
 
 
 def combine_releases(releases: Sequence[SiteRelease], domain: Any, *, epsilon: float, delta: float,
@@ -114,7 +113,8 @@ def combine_total(tot: dict[str, np.ndarray], method: str, domain: Any, sites: S
                   honest: int | None = None) -> FederatedEstimate:
     """The ATE and interval from the summed arrays ``tot`` of ``sites`` (``share``: how the
     bootstrap splits the pooled statistics over them, rows summing to 1). ``honest``: the sum
-    came from secure aggregation, each site's Gaussian blocks a ``1 / honest`` share."""
+    came from secure aggregation, each site's noise a ``1 / honest`` share (Gaussian blocks:
+    ``1 / honest`` of the variance; Laplace releases: Pólya shares)."""
     from privcausal.validation import check_random_state
 
     plan = release_plan(domain, method, epsilon, delta, drop=drop)
@@ -134,7 +134,7 @@ def combine_total(tot: dict[str, np.ndarray], method: str, domain: Any, sites: S
         return FederatedEstimate(ate, math.nan, math.nan, method, tuple(sites), None, tuple(notes))
     rng = check_random_state(random_state)
     draws, truth = _bootstrap(tot, method, plan, fed, lam, np.asarray(share, dtype=np.float64),
-                              int(n_bootstrap), rng, bool(domain.outcome.binary))
+                              int(n_bootstrap), rng, bool(domain.outcome.binary), honest)
     lo_q, hi_q = np.quantile(draws - truth, [1 - alpha / 2, alpha / 2])
     notes.append(f"interval: parametric bootstrap ({n_bootstrap} replicates) rerunning every "
                  "site's release with fresh noise; sites assumed to share one outcome model")
@@ -142,12 +142,19 @@ def combine_total(tot: dict[str, np.ndarray], method: str, domain: Any, sites: S
                              draws, tuple(notes))
 
 
-def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam: Any,
-               share: np.ndarray, B: int, rng: np.random.Generator, binary: bool
-               ) -> tuple[np.ndarray, float]:
+def _simulation(rng: np.random.Generator, honest: int | None) -> Any:
+    """The sites' noise drawn fast, for a simulation: whole releases, or (secure aggregation)
+    Pólya shares of ``1 / honest`` for the Laplace releases."""
+    from privcausal.privacy.polya import SimulationShareNoise
     from privcausal.privacy.random import SimulationNoise
 
-    src = SimulationNoise(rng)  # the releases' distribution, drawn fast (a simulation)
+    return SimulationNoise(rng) if honest is None else SimulationShareNoise(rng, honest)
+
+
+def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam: Any,
+               share: np.ndarray, B: int, rng: np.random.Generator, binary: bool,
+               honest: int | None = None) -> tuple[np.ndarray, float]:
+    src = _simulation(rng, honest)  # the releases' distribution, drawn fast (a simulation)
     if method == "dim":
         from privcausal.estimators.intervals import OutcomeModel
 
@@ -173,7 +180,8 @@ def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam
     from privcausal.estimators.regression_release import gaussian_arm
 
     seed = int(rng.integers(2**63))
-    once, truth = _regression_world(rel, _linear_models(rel, fed), plan, fed, lam, share, B, seed)
+    once, truth = _regression_world(rel, _linear_models(rel, fed), plan, fed, lam, share, B, seed,
+                                    honest)
     if fed.sigma == 0:
         return once, truth
     # SIMEX, as the central regression's bootstrap (privcausal.estimators.regression_bootstrap):
@@ -183,20 +191,19 @@ def _bootstrap(tot: dict[str, np.ndarray], method: str, plan: Any, fed: Any, lam
                            "Su": noisy[a]["Su"], "suu": 0.0}, float(tot["count"][a]), fed, src)
              for a in (0, 1)]
     grams = adjusted_from_noisy(tot["count"], tot["sum"], again, plan, lam=lam).gram
-    twice, _ = _regression_world(rel, _linear_models(rel, fed, grams), plan, fed, lam, share, B, seed)
+    twice, _ = _regression_world(rel, _linear_models(rel, fed, grams), plan, fed, lam, share, B, seed,
+                                 honest)
     return 2.0 * once - twice, truth
 
 
 def _regression_world(rel: Any, models: Sequence[Any], plan: Any, fed: Any, lam: Any, share: np.ndarray,
-                      B: int, seed: int) -> tuple[np.ndarray, float]:
+                      B: int, seed: int, honest: int | None = None) -> tuple[np.ndarray, float]:
     """``B`` draws of the federated regression release in the world of ``models`` (seeded)."""
     from privcausal.estimators.intervals import psd_root
     from privcausal.estimators.moments import release_counts, release_sums
     from privcausal.estimators.regression_release import gaussian_arm
-    from privcausal.privacy.random import SimulationNoise
-
     rng = np.random.default_rng(seed)
-    src = SimulationNoise(rng)
+    src = _simulation(rng, honest)
     roots = [psd_root(m.cov)[1] for m in models]
     wts = np.array([m.n for m in models])
     mpool = (wts[0] * models[0].m + wts[1] * models[1].m) / wts.sum()
@@ -208,7 +215,7 @@ def _regression_world(rel: Any, models: Sequence[Any], plan: Any, fed: Any, lam:
         n = np.array([arms[0]["n"], arms[1]["n"]])
         su = np.array([arms[0]["su"], arms[1]["su"]])
         suu = np.array([arms[0]["suu"], arms[1]["suu"]])
-        # the Laplace releases site by site (a sum of Laplace draws is no Laplace draw) ...
+        # the Laplace releases (or their Pólya shares) site by site ...
         nn_s = release_counts(n * share, plan.dim_plan, src, (S,))
         s_s, _ = release_sums(n * share, nn_s, su * share, suu * share, plan.adj_plan, src, (S,))
         nn, ss = nn_s.sum(0), s_s.sum(0)

@@ -125,8 +125,10 @@ def federate_rounds(data: Any, parts: dict[str, Any], seeds: dict[str, Any], *, 
     else:
         order = [s for s in parts if s in contributors]
         how = (f"every round summed by secure aggregation (the server saw only the sums; each "
-               f"site's Gaussian noise a 1/{sec.honest} share)")
-    ate, lo, hi, notes = estimate_from_scores(scores, plan, alpha, n_sites)
+               f"site's noise a 1/{sec.honest} share: Gaussian, and Pólya for the Laplace "
+               "releases)")
+    ate, lo, hi, notes = estimate_from_scores(scores, plan, alpha, n_sites,
+                                              None if sec is None else sec.honest)
     notes = (f"{len(order)} sites over {n_rounds} rounds ({', '.join(plan.steps)}); {how}; each "
              "round is answered once",) + notes
     est = FederatedEstimate(ate, lo, hi, method, tuple(order), None, notes)

@@ -146,9 +146,13 @@ def run_protocol(plan: RoundPlan, sites: Sequence[str], ask: Ask, *, honest: int
 
 
 def estimate_from_scores(scores: Mapping[str, np.ndarray], plan: RoundPlan, alpha: float = 0.05,
-                         n_sites: int | None = None) -> tuple[float, float, float, tuple[str, ...]]:
+                         n_sites: int | None = None, honest: int | None = None
+                         ) -> tuple[float, float, float, tuple[str, ...]]:
     """The ATE and its (1 - alpha) normal interval from the sites' score releases
-    (``n_sites``: how many sites' releases are in them, when ``scores`` holds their secure sum)."""
+    (``n_sites``: how many sites' releases are in them, when ``scores`` holds their secure sum;
+    ``honest``: each was then a Pólya share of ``1 / honest`` of the Laplace noise)."""
+    from privcausal.federated.secure_rounds import gauss_factor
+
     from scipy.stats import norm
 
     if not scores:
@@ -162,7 +166,7 @@ def estimate_from_scores(scores: Mapping[str, np.ndarray], plan: RoundPlan, alph
     var = max(second - ate * ate, 0.0) / n
     if plan.private:
         v_count, v_sum = plan.agg_mech(0).std ** 2, plan.agg_mech(1).std ** 2
-        var += k * (v_sum + ate * ate * v_count) / (n * n)
+        var += gauss_factor(k, honest) * (v_sum + ate * ate * v_count) / (n * n)
     half = float(norm.ppf(1 - alpha / 2)) * math.sqrt(var)
     what = ("sampling and every site's aggregate noise; the nuisance models' noise enters AIPW's "
             "orthogonal score at second order only and is not included"

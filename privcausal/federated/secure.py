@@ -23,10 +23,13 @@ variance:
   :func:`check_shares` computes this for every block and checks that their sum is at most
   the ``1 / (2 sigma^2)`` the receipt accounts for (the shares are inflated by ``2^-20`` to
   leave room for ``tau``, which is below ``1e-300`` at the lattice's ``s2 ~ 2^40``);
-* the **Laplace releases** (arm sizes, sums of outcomes; all of ``dim``) stay whole at every
-  site: the discrete Laplace is not split into shares here, so they keep each site's own
-  guarantee against any coalition, and secure aggregation hides them without making them
-  more accurate.
+* the **Laplace releases** (arm sizes, sums of outcomes; all of ``dim``) carry **Pólya
+  shares** (:mod:`privcausal.privacy.polya`): each site adds the difference of two exact
+  ``NB(1/h, exp(-1/t))`` draws on the share lattice (about ``2^10`` steps per noise scale, its
+  rounding paid in ``t``), and ``h`` independent shares add up to the central discrete
+  Laplace of scale ``t`` exactly [4], so the sum is the central release plus independent
+  noise (post-processing) with the central epsilon, and its variance is ``a / h`` central
+  ones for ``a`` shares.
 
 If more than t sites collude, the guarantee degrades with the honest sites left; with none
 left (a site's vector seen alone) it is the ``fallback`` epsilon of the receipt, that of one
@@ -49,6 +52,9 @@ References
 .. [2] Bell, Bonawitz, Gascon, Lepoint, Raykova, "Secure single-server aggregation with
    (poly)logarithmic overhead" (SecAgg+), CCS 2020.
 .. [3] Canonne, Kamath, Steinke, "The discrete Gaussian for differential privacy", NeurIPS 2020.
+.. [4] Balle, Bell, Gascón, Nissim, "Private summation in the multi-message shuffle model",
+   CCS 2020; Harrison, Manurangsi, "Infinitely divisible noise for differential privacy",
+   FORC 2025 (the discrete Laplace as a sum of negative binomial differences).
 """
 
 from __future__ import annotations
@@ -63,8 +69,8 @@ import numpy as np
 from privcausal.exceptions import DataValidationError, PrivacyParameterError
 
 __all__ = ["SecureAggregation", "share_plan", "array_keys", "transport_exponent", "encode",
-           "decode", "ddg_rho", "check_shares", "LIMB_BITS", "LIMBS", "CLIP", "QUANT_RANGE",
-           "MOD_RANGE", "MAX_SITES"]
+           "decode", "ddg_rho", "check_shares", "fallback_epsilon", "laplace_share_epsilon",
+           "LIMB_BITS", "LIMBS", "CLIP", "QUANT_RANGE", "MOD_RANGE", "MAX_SITES"]
 
 LIMB_BITS, LIMBS = 22, 3
 OFFSET = 2**62  # |K| < 2^62 on the transport lattice; K + OFFSET < 2^63 < 2^(LIMBS LIMB_BITS)
@@ -144,7 +150,9 @@ class SecureAggregation:
 
 def share_plan(plan: Any, method: str, honest: int) -> Any:
     """The plan of one site's share: the Gaussian blocks' sd over ``sqrt(honest)`` (inflated by
-    ``SHARE_MARGIN``); the Laplace releases unchanged. ``dim`` has no Gaussian block."""
+    ``SHARE_MARGIN``); the Laplace releases unchanged (their shares are Pólya draws of the
+    central scale, :class:`~privcausal.privacy.polya.ShareNoise`). ``dim`` has no Gaussian
+    block."""
     if method == "dim" or getattr(plan, "sigma", 0.0) == 0:
         return plan
     r = math.sqrt(honest) / (1.0 + SHARE_MARGIN)  # inflated also at honest = 1 (check_shares)
@@ -259,15 +267,35 @@ def check_shares(plan: Any, shares: Any, honest: int) -> float:
     return rho
 
 
+def laplace_share_epsilon(mech: Any, honest: int) -> float:
+    """The epsilon of one Pólya share of a one-coordinate Laplace release seen alone
+    (``mech``: a :class:`~privcausal.privacy.mechanisms.LaplaceMechanism` or a lattice
+    Laplace), on the share lattice; the mechanism's epsilon when ``honest = 1``."""
+    from privcausal.privacy.lattice import LatticeLaplace
+    from privcausal.privacy.polya import SHARE_LATTICE_BITS, share_epsilon
+
+    if mech is None or mech.scale == 0:
+        return 0.0
+    lat = LatticeLaplace(mech.scale, mech.sensitivity, 1, bits=SHARE_LATTICE_BITS)
+    return share_epsilon(lat, honest) if honest > 1 else float(lat.epsilon)
+
+
 def fallback_epsilon(plan: Any, method: str, honest: int, epsilon: float, delta: float) -> float:
     """The epsilon of one site's vector seen alone (no honest share beside it): basic
-    composition of its Laplace releases and the Gaussian share's zCDP (``honest`` times)."""
-    if method == "dim" or getattr(plan, "sigma", 0.0) == 0 or honest == 1:
+    composition of its Laplace releases' Pólya shares
+    (:func:`~privcausal.privacy.polya.share_epsilon`) and the Gaussian share's zCDP
+    (``honest`` times)."""
+    if honest == 1:
         return float(epsilon)
+    # dim: counts, sums (and sums of squares); the regression: its counts and outcome sums
+    mechs = (list(plan.mechanisms()) if method == "dim" else
+             [plan.dim_plan.mechanisms()[0], plan.adj_plan.mechanisms()[1]])
+    eps_l = sum(laplace_share_epsilon(m, honest) for m in mechs)
+    if method == "dim" or getattr(plan, "sigma", 0.0) == 0:
+        return float(eps_l)
     import dp_accounting
     from dp_accounting import rdp
 
     acc = rdp.RdpAccountant()
     acc.compose(dp_accounting.ZCDpEvent(honest * 0.5 / plan.sigma**2))
-    eps_g = float(acc.get_epsilon(delta))
-    return float(plan.dim_plan.eps_count + plan.adj_plan.eps_sum + eps_g)
+    return float(eps_l + acc.get_epsilon(delta))

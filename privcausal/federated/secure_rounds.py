@@ -5,15 +5,17 @@ Each round's vectors go through secure aggregation as the one-shot release's do
 else, and each site adds only its **share** of the Gaussian noise. Per round:
 
 * ``stats`` (AIPW): the regression adjustment's secure share (:mod:`.secure_site`): the
-  Gaussian blocks at ``1 / h`` of the variance, the Laplace counts and sums whole;
+  Gaussian blocks at ``1 / h`` of the variance, the Laplace counts and sums as Pólya shares;
 * ``grad-r``: the gradient (and, in the curvature rounds, the upper triangle of ``H``) with a
   discrete Gaussian share ``N_Z(0, s2)`` on the share's lattice, ``s2`` from the central sd
   over ``sqrt(h)`` (inflated by ``SHARE_MARGIN``); :func:`check_round_shares` checks, by the
   distributed discrete Gaussian bound (Kairouz, Liu, Steinke [1, Thm. 1]), that the sum of
   ``h`` honest shares is within the zCDP the plan's receipt accounts for each release;
-* ``score``: the Laplace releases of the count, ``sum psi`` and ``sum psi^2 - b^2/2``, whole
-  at every site (the discrete Laplace is not split into shares here), so the scores keep each
-  site's own guarantee and secure aggregation hides them without making them more accurate.
+* ``score``: the Laplace releases of the count, ``sum psi`` and ``sum psi^2 - b^2/2`` as Pólya
+  shares (:mod:`privcausal.privacy.polya`): each site adds a difference of two ``NB(1/h)``
+  draws on the share lattice, and ``h`` honest shares add up to the central discrete Laplace
+  exactly, so the sum is as private as one central release and as accurate (``a / h`` of its
+  variance for ``a`` shares). The outcome models' Laplace counts and sums (``stats``) likewise.
 
 ``h = min_sites - collusion`` (:class:`~.secure.SecureAggregation`). Every released number is a
 lattice point; a site sends it as limbs on the round's finest lattice (public, from the plan)
@@ -105,7 +107,7 @@ def share_step(data: Any, plan: RoundPlan, step: str, payload: Mapping[str, Any]
                honest: int) -> dict[str, np.ndarray]:
     """This site's noisy share for round ``step`` (before encoding)."""
     if not plan.private or step == "score":
-        return site_step(data, plan, step, payload, noise)  # no noise, or Laplace whole
+        return site_step(data, plan, step, payload, noise)  # no noise, or Laplace (Pólya) shares
     if step == "stats":
         from privcausal.federated.site import exact_statistics, release_arrays
 
@@ -141,8 +143,10 @@ class SecureSiteSession(SiteSession):
         check_round_shares(plan, secure.honest)
 
     def _step(self, step: str, payload: Mapping[str, Any], noise: Any) -> dict[str, np.ndarray]:
+        from privcausal.privacy.polya import ShareNoise
+
         h = self.secure.honest
-        arrays = share_step(self.data, self.plan, step, payload, noise, h)
+        arrays = share_step(self.data, self.plan, step, payload, ShareNoise(noise, h), h)
         return {"limbs": encode(arrays, round_keys(self.plan, step),
                                 round_exponent(self.plan, step, h), exact=self.plan.private)}
 
@@ -164,8 +168,9 @@ def decode_round(limb_sums: np.ndarray, contributors: int, plan: RoundPlan, step
 
 
 def gauss_factor(contributors: int, honest: int | None) -> float:
-    """The Gaussian noise of a sum of ``contributors`` releases, in central releases (variance):
-    ``contributors`` without secure aggregation, ``contributors / honest`` with it."""
+    """The noise of a sum of ``contributors`` releases, in central releases (variance):
+    ``contributors`` without secure aggregation, ``contributors / honest`` with it (Gaussian
+    and Pólya shares alike)."""
     return float(contributors) if honest is None else contributors / honest
 
 
@@ -185,7 +190,9 @@ def secure_plan_receipt(plan: RoundPlan, site: str, noise_description: str,
                   f"adds a discrete Gaussian share of 1/{secure.honest} of the variance; the sum of "
                   f"{secure.honest} shares is accounted by the distributed discrete Gaussian bound "
                   "(Kairouz, Liu, Steinke 2021), checked to be within each release's zCDP; Laplace "
-                  "releases (counts, sums, the scores) are whole at every site",
+                  "releases (counts, sums, the scores): each site adds an exact Pólya share "
+                  f"(NB(1/{secure.honest}) difference), {secure.honest} of which add up to the "
+                  "central discrete Laplace",
                   f"if more sites collude, or the masks are broken, the guarantee degrades; a site's "
                   f"shares seen alone are ({fb:.4g}, {plan.delta:.3g})-DP (fallback)"]
     r["notes"] = notes
@@ -195,7 +202,8 @@ def secure_plan_receipt(plan: RoundPlan, site: str, noise_description: str,
 
 def _fallback(plan: RoundPlan, honest: int) -> float:
     """The epsilon of one site's shares seen alone: its Gaussian parts at ``honest`` times their
-    zCDP (one share), the Laplace parts whole; basic composition, as the plan's shares."""
+    zCDP (one share), its Laplace parts one Pólya share each
+    (:func:`~privcausal.privacy.polya.share_epsilon`); basic composition, as the plan's shares."""
     if not plan.private or honest == 1:
         return float(plan.epsilon)
     import dp_accounting
@@ -210,7 +218,10 @@ def _fallback(plan: RoundPlan, honest: int) -> float:
               and e.label.startswith("propensity model"))
     acc = rdp.RdpAccountant()
     acc.compose(dp_accounting.ZCDpEvent(honest * rho))
-    eps = float(acc.get_epsilon(plan.delta / parts)) + plan.epsilon * agg_share
+    from privcausal.federated.secure import laplace_share_epsilon
+
+    eps = float(acc.get_epsilon(plan.delta / parts)) + sum(
+        laplace_share_epsilon(plan.agg_mech(i), honest) for i in range(3))
     if plan.method == "aipw":
         from privcausal.federated.secure import fallback_epsilon
 

@@ -1,7 +1,8 @@
 """A site's share for secure aggregation, and the server's sum of the shares (:mod:`.secure`).
 
 A site computes the same statistics as for a one-shot release (:mod:`.site`), adds its noise
-share (the Gaussian blocks at ``1 / honest`` of the variance, the Laplace releases whole) and
+share (the Gaussian blocks at ``1 / honest`` of the variance, the Laplace releases as Pólya
+shares, :mod:`privcausal.privacy.polya`) and
 encodes the lattice points as limbs for Flower's SecAgg+. The server decodes the exact sum,
 shifts ``sum u^2`` back with the summed noisy counts and estimates from it as from a one-shot
 sum (:func:`privcausal.federated.combine.combine_total`).
@@ -56,17 +57,17 @@ def secure_receipt(method: str, plan: Any, epsilon: float, delta: float, site: s
     if not noisy:
         notes.append("epsilon = inf: no noise and no privacy claim; secure aggregation only hides "
                      "the sites' exact statistics from the server")
-    elif method == "dim":
-        notes.append("difference in means: Laplace releases only, whole at every site (secure "
-                     "aggregation hides them from the server; it does not make them more accurate)")
     else:
-        notes += ["Gaussian blocks: each site adds a discrete Gaussian share of 1/"
-                  f"{secure.honest} of the variance; the sum of {secure.honest} shares is accounted "
-                  "by the distributed discrete Gaussian bound (Kairouz, Liu, Steinke 2021), checked "
-                  "to be within the central release's zCDP; Laplace releases (counts, sums) are "
-                  "whole at every site",
-                  f"if more sites collude, or the masks are broken, the guarantee degrades; a share "
-                  f"seen alone is ({fb:.4g}, {delta:.3g})-DP (fallback)"]
+        polya = (f"Laplace releases (counts, sums): each site adds an exact Pólya share "
+                 f"(NB(1/{secure.honest}) difference), {secure.honest} of which add up to the "
+                 "central discrete Laplace (Balle, Bell, Gascón, Nissim 2020)")
+        if method != "dim":
+            notes.append("Gaussian blocks: each site adds a discrete Gaussian share of 1/"
+                         f"{secure.honest} of the variance; the sum of {secure.honest} shares is "
+                         "accounted by the distributed discrete Gaussian bound (Kairouz, Liu, "
+                         "Steinke 2021), checked to be within the central release's zCDP")
+        notes += [polya, f"if more sites collude, or the masks are broken, the guarantee degrades; "
+                         f"a share seen alone is ({fb:.4g}, {delta:.3g})-DP (fallback)"]
     r = site_receipt(method, plan, epsilon, delta, site, noise_description, notes=tuple(notes))
     r["secure_aggregation"] = {**secure.to_dict(), "fallback_epsilon": fb}
     return r
@@ -78,8 +79,10 @@ def secure_release(data: Any, method: str, epsilon: float, delta: float, *, site
     """This site's share: statistics, noise share, limbs (``random_state=None``: CSPRNG)."""
     from privcausal.privacy import noise_source
 
+    from privcausal.privacy.polya import ShareNoise
+
     plan, shares, noisy = _plans(data.domain, method, epsilon, delta, secure, drop)
-    noise = noise_source(random_state)
+    noise = ShareNoise(noise_source(random_state), secure.honest)
     arrays = release_arrays(exact_statistics(data, method, plan), method, shares, noise, shift=False)
     limbs = encode(arrays, array_keys(method, plan), transport_exponent(method, shares, noisy),
                    exact=noisy)

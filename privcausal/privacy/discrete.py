@@ -28,11 +28,12 @@ from __future__ import annotations
 import functools
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 __all__ = ["discrete_laplace", "discrete_gaussian", "secure_discrete_laplace",
-           "secure_discrete_gaussian", "MAX_VECTOR_SCALE"]
+           "secure_discrete_gaussian", "geometric", "MAX_VECTOR_SCALE"]
 
 #: Largest discrete-Laplace scale sampled by the vectorised int64 path (products stay < 2^63).
 MAX_VECTOR_SCALE = 2**44
@@ -100,6 +101,27 @@ def discrete_laplace(t: int, size: int, rng: np.random.Generator) -> np.ndarray:
         ok = d & ~(b & (x == 0))
         out[todo[ok]] = np.where(b[ok], -x[ok], x[ok])
         todo = todo[~ok]
+    return out
+
+
+def geometric(t: int, size: int, rng: Any) -> np.ndarray:
+    """``size`` exact draws of ``P(G = k) = (1 - q) q^k``, ``k >= 0``, ``q = exp(-1/t)`` (integer
+    ``t <= MAX_VECTOR_SCALE``): ``G = u + t v`` with ``u`` uniform below ``t`` kept with
+    probability ``exp(-u/t)`` and ``v`` geometric with ratio ``exp(-1)`` (the magnitude step
+    of CKS Algorithm 2). ``rng``: anything with numpy's ``integers(0, high, size=...)`` drawing
+    exact uniform integers (a ``Generator``, or a CSPRNG adapter)."""
+    t = int(t)
+    if not 1 <= t <= MAX_VECTOR_SCALE:
+        raise ValueError("the geometric scale must be an integer in [1, MAX_VECTOR_SCALE]")
+    out = np.zeros(int(size), dtype=np.int64)
+    todo = np.arange(int(size))
+    while todo.size:
+        m = todo.size
+        u = np.asarray(rng.integers(0, t, size=m), dtype=np.int64)
+        d = _bernoulli_exp_vec(u, t, rng)
+        v = _geometric_exp1_vec(m, rng)
+        out[todo[d]] = (u + t * v)[d]
+        todo = todo[~d]
     return out
 
 

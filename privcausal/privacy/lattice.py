@@ -36,6 +36,7 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -48,13 +49,14 @@ __all__ = ["LatticeLaplace", "LatticeGaussian", "LATTICE_BITS", "lattice_exponen
 LATTICE_BITS = 20
 
 
-def lattice_exponent(scale: float, dim: int = 1, gaussian: bool = False) -> int:
-    """``k`` with ``2^k`` about ``scale / (2^LATTICE_BITS dim)`` (``sqrt(dim)`` for a Gaussian),
-    so that the rounding term (``dim g`` in L1, ``sqrt(dim) g`` in L2) stays about 2^-20 of the
+def lattice_exponent(scale: float, dim: int = 1, gaussian: bool = False,
+                     bits: int = LATTICE_BITS) -> int:
+    """``k`` with ``2^k`` about ``scale / (2^bits dim)`` (``sqrt(dim)`` for a Gaussian), so that
+    the rounding term (``dim g`` in L1, ``sqrt(dim) g`` in L2) stays about ``2^-bits`` of the
     scale whatever the dimension."""
     d = max(int(dim), 1)
     per = scale / math.sqrt(d) if gaussian else scale / d
-    return math.floor(math.log2(per)) - LATTICE_BITS
+    return math.floor(math.log2(per)) - int(bits)
 
 
 def _to_lattice(value: Any, k: int) -> tuple[np.ndarray, bool]:
@@ -99,10 +101,11 @@ class LatticeLaplace:
     scale: float
     sensitivity: float
     dim: int = 1
+    bits: int = LATTICE_BITS
 
     @property
     def k(self) -> int:
-        return lattice_exponent(self.scale, self.dim)
+        return lattice_exponent(self.scale, self.dim, bits=self.bits)
 
     @property
     def t(self) -> int:
@@ -121,7 +124,14 @@ class LatticeLaplace:
         return math.sqrt(2.0) * self.t * 2.0**self.k
 
     def release(self, value: Any, noise: Any, size: tuple[int, ...] = ()) -> Any:
-        """``value`` (broadcast to ``size + value.shape``) released on the lattice."""
+        """``value`` (broadcast to ``size + value.shape``) released on the lattice.
+
+        A noise source that asks for another lattice (``lattice_bits``: the Pólya shares of
+        :mod:`.polya`) gets the same release on that lattice (same scale and sensitivity; its
+        rounding paid in ``t`` as here)."""
+        bits = getattr(noise, "lattice_bits", self.bits)
+        if bits != self.bits:
+            return dataclasses.replace(self, bits=int(bits)).release(value, noise, size)
         arr = np.broadcast_to(np.asarray(value, dtype=np.float64), tuple(size) + np.shape(value))
         base, big = _to_lattice(arr, self.k)
         z = noise.discrete_laplace(self.t, base.size)
