@@ -61,6 +61,11 @@ def main() -> None:
                     help="the cells' numbers of centres (one process per value runs them in parallel)")
     ap.add_argument("--no-collusion-row", action="store_true",
                     help="leave out the 'federated secure (t = s/8)' row (a third of the run's time)")
+    ap.add_argument("--only-secure", action="store_true",
+                    help="only the secure row (no collusion), labelled with --secure-label: rerun "
+                         "it on the same registries and seeds after a change, merge with --merge")
+    ap.add_argument("--secure-label", default="federated secure",
+                    help="the secure row's label (default: 'federated secure')")
     ap.add_argument("--merge", nargs="+", metavar="CSV", default=None,
                     help="only write the table from these CSVs of earlier runs (same --method)")
     args = ap.parse_args()
@@ -79,6 +84,16 @@ def main() -> None:
         for r in range(args.reps):
             data = simulate_trauma(20_000, random_state=10_000 + r, n_centres=sites)
             t0 = time.perf_counter()
+            if args.only_secure:
+                sec_method = "regression" if args.method == "regression" else args.method
+                sr = federate(data, method=sec_method, epsilon=eps, delta=1e-6, transport="local",
+                              random_state=r, n_bootstrap=300, secure=True, baselines=False)
+                lo, hi = sr.estimate.ci_low, sr.estimate.ci_high
+                rows.append({"sites": sites, "epsilon": eps, "rep": r, "estimator": args.secure_label,
+                             "error": sr.estimate.ate - sr.true_ate, "covered": bool(lo <= sr.true_ate <= hi),
+                             "width": hi - lo, "seconds_all": time.perf_counter() - t0,
+                             "meta_sites": sites})
+                continue
             res = federate(data, method=args.method, epsilon=eps, delta=1e-6, transport="local",
                            random_state=r, n_bootstrap=300)
             secs = time.perf_counter() - t0
@@ -132,7 +147,11 @@ def main() -> None:
     for row in s.itertuples(index=False):
         lines.append(f"| {row.sites} | {row.epsilon:g} | {row.estimator} | {row.MAE:.4f} | {row.bias:+.4f} | "
                      f"{row.coverage:.2f} | {row.width:.3f} | {row.reps} |")
-    for mine in (FED, "federated secure", "federated secure (t = s/8)", "federated secure (rounds)"):
+    mines = [FED, "federated secure", "federated secure (t = s/8)", "federated secure (rounds)"]
+    mines += sorted(set(t.estimator) - set(mines) - {"pooled central", "meta-analysis (fixed)",
+                                                      "meta-analysis (DerSimonian-Laird)"}
+                    - {m + " (centred)" for m in mines})
+    for mine in mines:
         fed = s[s.estimator == mine].set_index(["sites", "epsilon"])
         if fed.empty:
             continue
