@@ -2,7 +2,8 @@
 the share-alone bound, the lattice they are drawn on, and our audit harness on them.
 
 The distribution tests are chi-square tests at level 1e-3 on seeded streams (deterministic
-here; under a correct sampler each would fail for 1 seed in 1,000). The secure-stream test draws
+here; under a correct sampler each would fail for 1 seed in 1,000); the variance test is a
+5-sigma band (about 1 seed in 10^6). The secure-stream test draws
 from the OS CSPRNG: it fails with probability 1e-4 when the sampler is right.
 """
 

@@ -276,8 +276,8 @@ def laplace_share_epsilon(mech: Any, honest: int) -> float:
 
     if mech is None or mech.scale == 0:
         return 0.0
-    lat = LatticeLaplace(mech.scale, mech.sensitivity, 1, bits=SHARE_LATTICE_BITS)
-    return share_epsilon(lat, honest) if honest > 1 else float(lat.epsilon)
+    return share_epsilon(LatticeLaplace(mech.scale, mech.sensitivity, 1, bits=SHARE_LATTICE_BITS),
+                         honest)
 
 
 def fallback_epsilon(plan: Any, method: str, honest: int, epsilon: float, delta: float) -> float:

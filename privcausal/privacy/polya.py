@@ -21,8 +21,8 @@ secure noise, from the seeded generator otherwise; no floating point enters a dr
 no negative binomial sampler, and drawing the proposals from its discrete Laplace was ten times
 slower). The acceptance rate is ``(1 - q)^(1 - r)``, about ``t^-(1 - 1/h)``, so the
 shares are drawn on a coarser lattice (:data:`SHARE_LATTICE_BITS`: the noise scale is about
-``2^10`` steps, ``t`` in ``[2^10, 2^11)`` per coordinate, a few hundred proposals a draw, in
-vectors). Its rounding is paid as every lattice release pays it (:mod:`.lattice`): ``t`` grows
+``2^10`` steps, ``t`` about ``[2^10, 2^11)`` per coordinate: a few hundred to two thousand
+proposals a draw, drawn in vectors). Its rounding is paid as every lattice release pays it (:mod:`.lattice`): ``t`` grows
 by ``dim g / Delta``, which is ``2^-10 / epsilon`` of the scale (0.4 % at epsilon 0.25).
 
 **A share seen alone** (no honest share beside it: the *fallback* of a receipt). For an
